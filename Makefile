@@ -1,0 +1,42 @@
+# microrl: on-device TD3. `make sim` trains and shows a swing-up; `make test` runs the suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+STAMP_SETUP := $(VENV)/.setup-done
+STAMP_TEST := $(VENV)/.test-deps-done
+export OMP_NUM_THREADS ?= 1
+export OPENBLAS_NUM_THREADS ?= 1
+export MKL_NUM_THREADS ?= 1
+
+.PHONY: setup test test-fast sim bench-learn bench mpy clean
+
+setup: $(STAMP_SETUP)
+
+$(STAMP_SETUP): requirements.txt host/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -r requirements.txt
+	$(PIP) install --no-deps -e host
+	touch $@
+
+$(STAMP_TEST): $(STAMP_SETUP) requirements-test.txt
+	$(PIP) install -r requirements-test.txt
+	touch $@
+
+test: $(STAMP_TEST)
+	$(PY) -m pytest -n 2 tests
+
+test-fast: $(STAMP_TEST)
+	$(PY) -m pytest -n 2 -m "not slow" tests
+
+sim: $(STAMP_SETUP)
+	$(VENV)/bin/microrl sim --board unix --out runs/sim
+
+bench-learn: $(STAMP_SETUP)
+	$(VENV)/bin/microrl bench-learn --out bench/results
+
+mpy: $(STAMP_SETUP)
+	$(VENV)/bin/microrl mpy --out build/mpy
+
+clean:
+	rm -rf build runs bench/results .pytest_cache

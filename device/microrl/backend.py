@@ -1,0 +1,67 @@
+"""The one import point for numerics on the device.
+
+Picks, once, the kernels every other module computes with:
+- ``ulab``: ``ulab.numpy`` on MicroPython or CircuitPython firmware that has it;
+- ``numpy``: numpy on CPython (the device code run on a desktop);
+- ``python``: pure MicroPython on ``array`` storage, for stock firmware without ulab.
+
+A matrix is 2-D and row-major; kernels work on its first ``n`` rows so that buffers are allocated
+once for the largest batch. Set the environment variable ``MICRORL_BACKEND`` (``ulab``, ``numpy``,
+``python``) to force a choice and ``MICRORL_FLOAT_BITS=32`` to store the pure-Python backend's
+arrays in single precision on a double-precision port (what a float32 board holds).
+Other modules compute through ``K``, the chosen kernel module; both kernel modules have the same
+functions with the same meaning.
+"""
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(value):
+        return value
+
+try:
+    from os import getenv as _getenv
+except ImportError:  # a port whose os module has no getenv
+    _getenv = None
+
+
+def _setting(name):
+    return _getenv(name) if _getenv is not None else None
+
+
+def _load(choice):
+    if choice in (None, "ulab"):
+        try:
+            from ulab import numpy as np
+            return "ulab", np
+        except ImportError:
+            if choice == "ulab":
+                raise
+    if choice in (None, "numpy"):
+        try:
+            import numpy as np
+            return "numpy", np
+        except ImportError:
+            if choice == "numpy":
+                raise
+    if choice not in (None, "python"):
+        raise ValueError("MICRORL_BACKEND must be ulab, numpy or python, not %r" % choice)
+    return "python", None
+
+
+NAME, _np = _load(_setting("MICRORL_BACKEND"))
+
+# Bits of the firmware's float: 1 + 2**-40 is 1.0 in single precision.
+FLOAT_BITS = 64 if 1.0 + 2.0 ** -40 != 1.0 else 32
+_store_bits = _setting("MICRORL_FLOAT_BITS")
+STORE_BITS = int(_store_bits) if _store_bits else FLOAT_BITS
+if STORE_BITS not in (32, 64) or STORE_BITS > FLOAT_BITS:
+    raise ValueError("MICRORL_FLOAT_BITS must be 32 or %d, not %r" % (FLOAT_BITS, _store_bits))
+
+if NAME == "python":
+    from . import kernels_py as K
+    K.init("d" if STORE_BITS == 64 else "f")
+else:
+    from . import kernels_nd as K
+    K.init(_np, NAME == "ulab")
+    STORE_BITS = FLOAT_BITS if NAME == "ulab" else 64

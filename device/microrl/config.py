@@ -1,0 +1,81 @@
+"""The learner's settings: one typed config, one line of doc per field, the TD3 paper's names."""
+
+_FIELDS = (
+    # name, default, doc
+    ("actor_hidden", (64, 64), "hidden layer widths of the actor"),
+    ("critic_hidden", (64, 64), "hidden layer widths of each critic"),
+    ("batch_size", 100, "transitions per minibatch"),
+    ("buffer_capacity", 10000, "replay buffer capacity in transitions"),
+    ("gamma", 0.99, "discount factor"),
+    ("tau", 0.005, "Polyak rate of the target networks"),
+    ("actor_lr", 1e-3, "Adam learning rate of the actor"),
+    ("critic_lr", 1e-3, "Adam learning rate of the critics"),
+    ("adam_beta1", 0.9, "Adam first-moment decay"),
+    ("adam_beta2", 0.999, "Adam second-moment decay"),
+    ("adam_eps", 1e-8, "Adam denominator epsilon"),
+    ("policy_noise", 0.2, "std of target policy smoothing noise, normalised action units"),
+    ("noise_clip", 0.5, "clip of the target policy smoothing noise"),
+    ("exploration_noise", 0.1, "std of the Gaussian exploration noise"),
+    ("policy_delay", 2, "critic updates per actor and target update"),
+    ("learning_starts", 1000, "warm-up steps of uniform random actions before any update"),
+    ("episode_steps", 200, "steps per episode before truncation"),
+    ("total_steps", 10000, "environment steps of a training run"),
+    ("eval_every", 1000, "steps between deterministic evaluations (0: only at the end)"),
+    ("eval_episodes", 10, "episodes per deterministic evaluation"),
+    ("seed", 0, "seed of the random generator"),
+)
+
+_POSITIVE_INTS = ("batch_size", "buffer_capacity", "policy_delay", "episode_steps",
+                  "total_steps", "eval_episodes")
+_NON_NEGATIVE = ("learning_starts", "eval_every", "seed", "actor_lr", "critic_lr",
+                 "policy_noise", "noise_clip", "exploration_noise", "adam_eps")
+
+
+class TD3Config:
+    """Settings of a TD3 run; unknown keys and impossible values raise ValueError naming the field."""
+
+    def __init__(self, **overrides):
+        for name, default, _ in _FIELDS:
+            setattr(self, name, default)
+        for name, value in overrides.items():
+            if not any(name == f[0] for f in _FIELDS):
+                raise ValueError("unknown config field %r" % name)
+            setattr(self, name, tuple(value) if isinstance(value, list) else value)
+        self.validate()
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(**d)
+
+    def to_dict(self):
+        return {name: getattr(self, name) for name, _, _ in _FIELDS}
+
+    def validate(self):
+        for name in ("actor_hidden", "critic_hidden"):
+            sizes = getattr(self, name)
+            if not isinstance(sizes, tuple) or not sizes:
+                raise ValueError("%s must be a non-empty list of widths, got %r" % (name, sizes))
+            for s in sizes:
+                if not isinstance(s, int) or s <= 0:
+                    raise ValueError("%s must hold positive integers, got %r" % (name, sizes))
+        for name in _POSITIVE_INTS:
+            v = getattr(self, name)
+            if not isinstance(v, int) or v <= 0:
+                raise ValueError("%s must be a positive integer, got %r" % (name, v))
+        for name in _NON_NEGATIVE:
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or v < 0:
+                raise ValueError("%s must be a number >= 0, got %r" % (name, v))
+        if self.actor_lr <= 0 or self.critic_lr <= 0:
+            raise ValueError("%s must be > 0" % ("actor_lr" if self.actor_lr <= 0 else "critic_lr"))
+        if self.batch_size > self.buffer_capacity:
+            raise ValueError("batch_size (%d) must not exceed buffer_capacity (%d)"
+                             % (self.batch_size, self.buffer_capacity))
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError("gamma must be in [0, 1], got %r" % self.gamma)
+        if not 0.0 < self.tau <= 1.0:
+            raise ValueError("tau must be in (0, 1], got %r" % self.tau)
+        for name in ("adam_beta1", "adam_beta2"):
+            v = getattr(self, name)
+            if not 0.0 <= v < 1.0:
+                raise ValueError("%s must be in [0, 1), got %r" % (name, v))

@@ -1,0 +1,68 @@
+"""Replay buffer: fixed capacity, preallocated, ring overwrite, uniform sampling.
+
+Rows are stored once as float32 in one flat ``array('f')`` (4 bytes per field on every port) and copied
+into the learner's preallocated batch matrices when sampled, without fancy indexing.
+"""
+
+from array import array
+
+from .backend import K
+from .pendulum import ACT_DIM, OBS_DIM
+
+_ROW = 2 * OBS_DIM + ACT_DIM + 2  # obs, action, reward, next_obs, done
+
+
+class Batch:
+    """Preallocated minibatch matrices. ``sa`` and ``next_sa`` are the critics' [obs, action] inputs."""
+
+    def __init__(self, max_batch):
+        self.obs = K.matrix(max_batch, OBS_DIM)
+        self.sa = K.matrix(max_batch, OBS_DIM + ACT_DIM)
+        self.reward = K.matrix(max_batch, 1)
+        self.done = K.matrix(max_batch, 1)
+        self.next_obs = K.matrix(max_batch, OBS_DIM)
+        self.next_sa = K.matrix(max_batch, OBS_DIM + ACT_DIM)
+
+
+class ReplayBuffer:
+    def __init__(self, capacity):
+        if not isinstance(capacity, int) or capacity <= 0:
+            raise ValueError("capacity must be a positive integer, got %r" % (capacity,))
+        self.capacity = capacity
+        self.size = 0
+        self._next = 0
+        self._data = array("f", bytearray(4 * _ROW * capacity))
+
+    def add(self, obs, action, reward, next_obs, done):
+        d = self._data
+        base = self._next * _ROW
+        for j in range(OBS_DIM):
+            d[base + j] = obs[j]
+            d[base + OBS_DIM + ACT_DIM + 1 + j] = next_obs[j]
+        d[base + OBS_DIM] = action
+        d[base + OBS_DIM + ACT_DIM] = reward
+        d[base + _ROW - 1] = done
+        self._next = (self._next + 1) % self.capacity
+        if self.size < self.capacity:
+            self.size += 1
+
+    def sample(self, rng, n, batch):
+        """Fill the first n rows of ``batch`` with rows drawn uniformly with replacement."""
+        if self.size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        d = self._data
+        size = self.size
+        obs, sa, nobs, nsa = batch.obs, batch.sa, batch.next_obs, batch.next_sa
+        set_ = K.set
+        for i in range(n):
+            base = rng.below(size) * _ROW
+            for j in range(OBS_DIM):
+                v = d[base + j]
+                set_(obs, i, j, v)
+                set_(sa, i, j, v)
+                v = d[base + OBS_DIM + ACT_DIM + 1 + j]
+                set_(nobs, i, j, v)
+                set_(nsa, i, j, v)
+            set_(sa, i, OBS_DIM, d[base + OBS_DIM])
+            set_(batch.reward, i, 0, d[base + OBS_DIM + ACT_DIM])
+            set_(batch.done, i, 0, d[base + _ROW - 1])

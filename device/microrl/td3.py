@@ -1,0 +1,102 @@
+"""TD3 (Fujimoto, van Hoof and Meger, 2018): twin critics, clipped double-Q targets, target policy
+smoothing and delayed actor and target updates, on preallocated buffers.
+
+Actions are normalised to [-1, 1]; the environment scales them to torque.
+"""
+
+from .adam import Adam
+from .backend import K
+from .mlp import MLP
+from .pendulum import ACT_DIM, OBS_DIM
+from .replay import Batch, ReplayBuffer
+
+
+def _clip(x, lo, hi):
+    return lo if x < lo else (hi if x > hi else x)
+
+
+class TD3:
+    def __init__(self, config, rng):
+        c = config
+        self.config = c
+        n = c.batch_size
+        actor_sizes = (OBS_DIM,) + tuple(c.actor_hidden) + (ACT_DIM,)
+        critic_sizes = (OBS_DIM + ACT_DIM,) + tuple(c.critic_hidden) + (1,)
+        self.actor = MLP(actor_sizes, "tanh", n, rng)
+        self.critic1 = MLP(critic_sizes, "linear", n, rng)
+        self.critic2 = MLP(critic_sizes, "linear", n, rng, share=self.critic1)
+        self.actor_target = MLP(actor_sizes, "tanh", n, share=self.actor, trainable=False)
+        self.critic1_target = MLP(critic_sizes, "linear", n, share=self.critic1, trainable=False)
+        self.critic2_target = MLP(critic_sizes, "linear", n, share=self.critic1, trainable=False)
+        self.actor_target.copy_from(self.actor)
+        self.critic1_target.copy_from(self.critic1)
+        self.critic2_target.copy_from(self.critic2)
+        betas = (c.adam_beta1, c.adam_beta2, c.adam_eps)
+        self.actor_adam = Adam(self.actor.params, self.actor.grads, c.actor_lr, *betas)
+        self.critic1_adam = Adam(self.critic1.params, self.critic1.grads, c.critic_lr, *betas)
+        self.critic2_adam = Adam(self.critic2.params, self.critic2.grads, c.critic_lr, *betas,
+                                 scratch=self.critic1_adam)
+        self.buffer = ReplayBuffer(c.buffer_capacity)
+        self.batch = Batch(n)
+        self._y = K.matrix(n, 1)
+        self._dq = K.matrix(n, 1)
+        self._da = K.matrix(n, ACT_DIM)
+        self._obs1 = K.matrix(1, OBS_DIM)
+        self.critic_updates = 0
+
+    def policy(self, obs):
+        """The deterministic action in [-1, 1] for one observation."""
+        o = self._obs1
+        for j in range(OBS_DIM):
+            K.set(o, 0, j, obs[j])
+        return K.get(self.actor.forward(o, 1), 0, 0)
+
+    def act(self, obs, rng, step):
+        """The exploration action: uniform during warm-up, then policy plus Gaussian noise."""
+        c = self.config
+        if step < c.learning_starts:
+            return 2.0 * rng.uniform() - 1.0
+        return _clip(self.policy(obs) + c.exploration_noise * rng.normal(), -1.0, 1.0)
+
+    def train_step(self, rng):
+        self.update_critic(rng)
+        if self.critic_updates % self.config.policy_delay == 0:
+            self.update_actor()
+            self.update_targets()
+
+    # The algorithm's heart: clipped double-Q learning with target policy smoothing.
+    def update_critic(self, rng):
+        c = self.config
+        n = c.batch_size
+        b = self.batch
+        self.buffer.sample(rng, n, b)
+        a_next = self.actor_target.forward(b.next_obs, n)
+        for i in range(n):
+            eps = _clip(c.policy_noise * rng.normal(), -c.noise_clip, c.noise_clip)
+            K.set(b.next_sa, i, OBS_DIM, _clip(K.get(a_next, i, 0) + eps, -1.0, 1.0))
+        y = self._y
+        K.copy(y, self.critic1_target.forward(b.next_sa, n))
+        K.minimum(y, self.critic2_target.forward(b.next_sa, n), n)
+        K.td_target(y, b.reward, b.done, c.gamma, n)
+        for critic, adam in ((self.critic1, self.critic1_adam), (self.critic2, self.critic2_adam)):
+            K.mse_grad(self._dq, critic.forward(b.sa, n), y, n)
+            critic.backward(self._dq, n, param_grads=True, input_grad=False)
+            adam.step()
+        self.critic_updates += 1
+
+    def update_actor(self):
+        n = self.config.batch_size
+        b = self.batch
+        K.copy_cols(b.sa, OBS_DIM, self.actor.forward(b.obs, n), 0, ACT_DIM, n)
+        self.critic1.forward(b.sa, n)
+        K.fill(self._dq, -1.0 / n, n)
+        dsa = self.critic1.backward(self._dq, n, param_grads=False, input_grad=True)
+        K.copy_cols(self._da, 0, dsa, OBS_DIM, ACT_DIM, n)
+        self.actor.backward(self._da, n, param_grads=True, input_grad=False)
+        self.actor_adam.step()
+
+    def update_targets(self):
+        tau = self.config.tau
+        self.actor_target.polyak_from(self.actor, tau)
+        self.critic1_target.polyak_from(self.critic1, tau)
+        self.critic2_target.polyak_from(self.critic2, tau)

@@ -1,0 +1,1 @@
+"""Host side of microrl: the numpy mirror, the board link, benchmarks and the desktop simulator."""
