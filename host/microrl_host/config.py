@@ -1,0 +1,88 @@
+"""The TD3 settings, one typed dataclass shared by the mirror, the benchmarks and the tests.
+
+Names follow the TD3 paper and CleanRL's `td3_continuous_action.py`.
+"""
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass
+class TD3Config:
+    actor_hidden: tuple = (64, 64)  # hidden layer widths of the actor (policy) MLP
+    critic_hidden: tuple = (64, 64)  # hidden layer widths of each of the twin critic MLPs
+    batch_size: int = 100  # transitions sampled from the replay buffer per update
+    buffer_capacity: int = 10000  # replay buffer rows (ring overwrite when full)
+    gamma: float = 0.99  # discount factor
+    tau: float = 0.005  # Polyak rate of the target networks
+    actor_lr: float = 1e-3  # Adam learning rate of the actor
+    critic_lr: float = 1e-3  # Adam learning rate of both critics
+    adam_beta1: float = 0.9  # Adam first-moment decay
+    adam_beta2: float = 0.999  # Adam second-moment decay
+    adam_eps: float = 1e-8  # Adam denominator epsilon
+    policy_noise: float = 0.2  # std of the target policy smoothing noise (normalised action units)
+    noise_clip: float = 0.5  # clip of the target policy smoothing noise
+    exploration_noise: float = 0.1  # std of the Gaussian exploration noise added to the actor
+    policy_delay: int = 2  # critic updates per actor and target update
+    learning_starts: int = 1000  # env steps with uniform random actions before training starts
+    episode_steps: int = 200  # steps per episode (truncated, never terminated)
+    total_steps: int = 10000  # env steps of one training run
+    eval_every: int = 1000  # env steps between deterministic evaluations (0: never)
+    eval_episodes: int = 10  # episodes per evaluation
+    seed: int = 0  # seed of the training generator Rng(seed, 0) and of evaluation Rng(seed, 1)
+
+    def __post_init__(self):
+        self.actor_hidden = tuple(self.actor_hidden)
+        self.critic_hidden = tuple(self.critic_hidden)
+        self.validate()
+
+    def validate(self):
+        """Raise ValueError naming the first field whose value is impossible."""
+        for name in ("actor_hidden", "critic_hidden"):
+            widths = getattr(self, name)
+            if len(widths) == 0 or any(not _is_int(w) or w <= 0 for w in widths):
+                raise ValueError(f"{name} must be a non-empty tuple of positive ints, got {widths!r}")
+        for name in ("batch_size", "buffer_capacity", "episode_steps", "total_steps",
+                     "policy_delay", "eval_episodes"):
+            value = getattr(self, name)
+            if not _is_int(value) or value <= 0:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        for name in ("learning_starts", "eval_every", "seed"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 0:
+                raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+        if self.batch_size > self.buffer_capacity:
+            raise ValueError(f"batch_size ({self.batch_size}) must not exceed "
+                             f"buffer_capacity ({self.buffer_capacity})")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"gamma must be in [0, 1], got {self.gamma!r}")
+        if not 0.0 < self.tau <= 1.0:
+            raise ValueError(f"tau must be in (0, 1], got {self.tau!r}")
+        for name in ("actor_lr", "critic_lr", "adam_eps", "policy_noise", "noise_clip",
+                     "exploration_noise"):
+            value = getattr(self, name)
+            if not value >= 0.0:  # also rejects NaN
+                raise ValueError(f"{name} must be >= 0, got {value!r}")
+        for name in ("adam_beta1", "adam_beta2"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+
+    @classmethod
+    def from_dict(cls, d):
+        """Build a config from a dict, rejecting keys that are not fields."""
+        known = {f.name for f in fields(cls)}
+        for key in d:
+            if key not in known:
+                raise ValueError(f"unknown TD3Config field {key!r}")
+        return cls(**d)
+
+    def to_dict(self):
+        """A JSON-ready dict (tuples become lists)."""
+        d = asdict(self)
+        d["actor_hidden"] = list(self.actor_hidden)
+        d["critic_hidden"] = list(self.critic_hidden)
+        return d
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -1,0 +1,139 @@
+"""TD3 (Fujimoto et al. 2018): twin critics, target policy smoothing, delayed policy updates.
+
+Same functions in the same order as the device: `act`, `train_step`, `update_critic`, `update_actor`,
+`update_targets`. The three online networks share one flat parameter vector and the three targets
+another, so the Polyak update is one vectorised operation, and the two critics (same learning rate,
+always stepped together) share one Adam, which is element for element the two Adams of the spec.
+"""
+
+import numpy as np
+
+from microrl_host.adam import Adam
+from microrl_host.mlp import MLP, parameter_count
+from microrl_host.replay import ReplayBuffer
+
+OBS_DIM = 3
+ACT_DIM = 1
+
+
+class TD3:
+    """`TD3(config, rng, dtype)`: draws actor, critic 1, critic 2 from `rng` in that order."""
+
+    def __init__(self, config, rng, dtype=np.float64):
+        self.config = config
+        self.dtype = np.dtype(dtype)
+        batch = config.batch_size
+        actor_sizes = (OBS_DIM,) + tuple(config.actor_hidden) + (ACT_DIM,)
+        critic_sizes = (OBS_DIM + ACT_DIM,) + tuple(config.critic_hidden) + (1,)
+        n_actor = parameter_count(actor_sizes)
+        n_critic = parameter_count(critic_sizes)
+        total = n_actor + 2 * n_critic
+        self.params = np.zeros(total, self.dtype)  # [actor | critic 1 | critic 2]
+        self.grads = np.zeros(total, self.dtype)
+        self.target_params = np.zeros(total, self.dtype)  # the same layout for the targets
+        spans = ((0, n_actor), (n_actor, n_actor + n_critic), (n_actor + n_critic, total))
+        layout = ((actor_sizes, "tanh"), (critic_sizes, "linear"), (critic_sizes, "linear"))
+
+        def build(flat, grads, init_rng):
+            return [MLP(sizes, act, batch, init_rng, self.dtype, flat[a:b], grads[a:b])
+                    for (sizes, act), (a, b) in zip(layout, spans)]
+
+        self.actor, self.critic1, self.critic2 = build(self.params, self.grads, rng)
+        target_grads = np.zeros(total, self.dtype)  # never used, keeps the MLPs uniform
+        self.actor_target, self.critic1_target, self.critic2_target = build(
+            self.target_params, target_grads, None)
+        np.copyto(self.target_params, self.params)
+        self.networks = {"actor": self.actor, "critic1": self.critic1, "critic2": self.critic2,
+                         "actor_target": self.actor_target, "critic1_target": self.critic1_target,
+                         "critic2_target": self.critic2_target}
+        adam = (config.adam_beta1, config.adam_beta2, config.adam_eps)
+        self.actor_optimizer = Adam(self.params[:n_actor], self.grads[:n_actor],
+                                    config.actor_lr, *adam)
+        self.critic_optimizer = Adam(self.params[n_actor:], self.grads[n_actor:],
+                                     config.critic_lr, *adam)
+        self.buffer = ReplayBuffer(config.buffer_capacity, OBS_DIM, ACT_DIM, self.dtype)
+        self.critic_updates = 0
+        # Preallocated batch work space.
+        self._act_obs = np.zeros((1, OBS_DIM), self.dtype)
+        self._next_obs_action = np.zeros((batch, OBS_DIM + ACT_DIM), self.dtype)
+        self._obs_action_pi = np.zeros((batch, OBS_DIM + ACT_DIM), self.dtype)
+        self._smoothing = np.zeros((batch, 1), self.dtype)
+        self._target_q = np.zeros((batch, 1), self.dtype)
+        self._not_done = np.zeros((batch, 1), self.dtype)
+        self._dq1 = np.zeros((batch, 1), self.dtype)
+        self._dq2 = np.zeros((batch, 1), self.dtype)
+        self._dq_actor = np.full((batch, 1), -1.0 / batch, self.dtype)
+        self._polyak_tmp = np.zeros(total, self.dtype)
+        self._obs = None  # the batch observations of the last critic update
+
+    def act(self, obs, rng, step):
+        """Normalised action in [-1, 1]: uniform before `learning_starts`, then actor + noise."""
+        config = self.config
+        if step < config.learning_starts:
+            return 2.0 * rng.uniform() - 1.0
+        self._act_obs[0] = obs
+        a = float(self.actor.forward(self._act_obs, 1)[0, 0])
+        return min(max(a + config.exploration_noise * rng.normal(), -1.0), 1.0)
+
+    def train_step(self, rng):
+        """One TD3 update: the critics every call, the actor and targets every `policy_delay`."""
+        # The heart of the algorithm: clipped double-Q learning with target policy smoothing, and
+        # delayed policy and target updates.
+        self.update_critic(rng)
+        if self.critic_updates % self.config.policy_delay == 0:
+            self.update_actor()
+            self.update_targets()
+
+    def update_critic(self, rng):
+        """Sample a batch, regress both critics on the clipped double-Q target, one Adam step."""
+        config = self.config
+        batch = config.batch_size
+        obs, _action, reward, next_obs, done = self.buffer.sample(rng, batch)
+        obs_action = self.buffer.obs_action
+        self._obs = obs
+        # Target policy smoothing: a' = clip(actor_target(s') + clip(0.2 N, -0.5, 0.5), -1, 1).
+        noise = rng.normal_array(batch).reshape(batch, 1)
+        noise *= config.policy_noise
+        np.clip(noise, -config.noise_clip, config.noise_clip, out=noise)
+        smoothing = self._smoothing
+        np.copyto(smoothing, noise)
+        next_obs_action = self._next_obs_action
+        next_obs_action[:, :OBS_DIM] = next_obs
+        next_action = next_obs_action[:, OBS_DIM:]
+        np.add(self.actor_target.forward(next_obs, batch), smoothing, out=next_action)
+        np.clip(next_action, -1.0, 1.0, out=next_action)
+        # y = r + gamma * (1 - done) * min(Q1'(s', a'), Q2'(s', a')).
+        y = self._target_q
+        np.minimum(self.critic1_target.forward(next_obs_action, batch),
+                   self.critic2_target.forward(next_obs_action, batch), out=y)
+        not_done = self._not_done
+        np.subtract(1.0, done, out=not_done)
+        not_done *= config.gamma
+        y *= not_done
+        y += reward
+        # Loss mean((Q1 - y)^2) + mean((Q2 - y)^2): dL/dQj = 2 (Qj - y) / B.
+        for critic, dq in ((self.critic1, self._dq1), (self.critic2, self._dq2)):
+            np.subtract(critic.forward(obs_action, batch), y, out=dq)
+            dq *= 2.0 / batch
+            critic.backward(dq, batch)
+        self.critic_optimizer.step()
+        self.critic_updates += 1
+
+    def update_actor(self):
+        """Deterministic policy gradient: minimise -mean(Q1(s, actor(s))) on the last batch."""
+        batch = self.config.batch_size
+        obs = self._obs
+        obs_action = self._obs_action_pi
+        obs_action[:, :OBS_DIM] = obs
+        obs_action[:, OBS_DIM:] = self.actor.forward(obs, batch)
+        self.critic1.forward(obs_action, batch)
+        dq_dinput = self.critic1.backward(self._dq_actor, batch, param_grads=False)
+        self.actor.backward(dq_dinput[:, OBS_DIM:], batch)
+        self.actor_optimizer.step()
+
+    def update_targets(self):
+        """Polyak averaging of all three targets: target = (1 - tau) target + tau online."""
+        tau = self.config.tau
+        np.multiply(self.params, tau, out=self._polyak_tmp)
+        self.target_params *= 1.0 - tau
+        self.target_params += self._polyak_tmp
