@@ -76,8 +76,9 @@ def relu(y, n):
     y[:n] = _np.maximum(y[:n], 0.0)
 
 
-def relu_grad(d, y, n):
-    d[:n] *= y[:n] > 0.0
+def dot_nt_relu(h, d, w, n):
+    """h[:n] = (d[:n] w^T) * (h[:n] > 0): the hidden delta written over its own activation."""
+    h[:n] = _np.dot(d[:n], w.T) * (h[:n] > 0.0)
 
 
 def tanh(y, n):

@@ -1,6 +1,6 @@
 """Matrix kernels in pure MicroPython, for firmware without ulab.
 
-A matrix is a ``Mat``: an ``array`` of floats, row-major, with its shape. Correctness first: plain
+A matrix is a tuple ``(data, rows, cols)``: an ``array`` of floats, row-major, and its shape. Correctness first: plain
 loops with the arithmetic in the firmware's float, storage in ``array('f')`` or ``array('d')``.
 Every kernel works in place on preallocated matrices and allocates nothing but float objects.
 """
@@ -18,36 +18,21 @@ def init(typecode):
     _itemsize = 4 if typecode == "f" else 8
 
 
-class Mat:
-    """A rows x cols matrix stored row-major in ``data``."""
-
-    def __init__(self, rows, cols):
-        self.rows = rows
-        self.cols = cols
-        self.data = array(_typecode, bytearray(_itemsize * rows * cols))
-
-    def __len__(self):
-        return self.rows
-
-    @property
-    def shape(self):
-        return (self.rows, self.cols)
-
-
 def matrix(rows, cols):
-    return Mat(rows, cols)
+    """A matrix is the tuple (data, rows, cols): cheaper on the heap than an object with a dict."""
+    return (array(_typecode, bytearray(_itemsize * rows * cols)), rows, cols)
 
 
 def shape(m):
-    return (m.rows, m.cols)
+    return (m[1], m[2])
 
 
 def get(m, i, j):
-    return m.data[i * m.cols + j]
+    return m[0][i * m[2] + j]
 
 
 def set(m, i, j, value):
-    m.data[i * m.cols + j] = value
+    m[0][i * m[2] + j] = value
 
 
 def scratch_like(m):
@@ -55,28 +40,28 @@ def scratch_like(m):
 
 
 def copy(dst, src):
-    d = dst.data
-    s = src.data
+    d = dst[0]
+    s = src[0]
     for i in range(len(d)):
         d[i] = s[i]
 
 
 def fill(m, value, n):
-    d = m.data
-    for i in range(n * m.cols):
+    d = m[0]
+    for i in range(n * m[2]):
         d[i] = value
 
 
 def fill_uniform(m, rng, bound):
-    d = m.data
+    d = m[0]
     for i in range(len(d)):
         d[i] = bound * (2.0 * rng.uniform() - 1.0)
 
 
 def dot(out, x, w, n):
     """out[:n] = x[:n] w"""
-    o, xd, wd = out.data, x.data, w.data
-    kk, cols = x.cols, w.cols
+    o, xd, wd = out[0], x[0], w[0]
+    kk, cols = x[2], w[2]
     for i in range(n):
         xb = i * kk
         ob = i * cols
@@ -91,8 +76,8 @@ def dot(out, x, w, n):
 
 def dot_tn(out, x, d, n):
     """out = x[:n]^T d[:n]"""
-    o, xd, dd = out.data, x.data, d.data
-    rows, cols = x.cols, d.cols
+    o, xd, dd = out[0], x[0], d[0]
+    rows, cols = x[2], d[2]
     for r in range(rows):
         ob = r * cols
         for j in range(cols):
@@ -108,8 +93,8 @@ def dot_tn(out, x, d, n):
 
 def dot_nt(out, d, w, n):
     """out[:n] = d[:n] w^T"""
-    o, dd, wd = out.data, d.data, w.data
-    kk, cols = d.cols, w.rows
+    o, dd, wd = out[0], d[0], w[0]
+    kk, cols = d[2], w[1]
     for i in range(n):
         db = i * kk
         ob = i * cols
@@ -122,8 +107,8 @@ def dot_nt(out, d, w, n):
 
 
 def add_bias(out, b, n):
-    o, bd = out.data, b.data
-    cols = out.cols
+    o, bd = out[0], b[0]
+    cols = out[2]
     for i in range(n):
         ob = i * cols
         for j in range(cols):
@@ -131,8 +116,8 @@ def add_bias(out, b, n):
 
 
 def sum_rows(out, d, n):
-    o, dd = out.data, d.data
-    cols = d.cols
+    o, dd = out[0], d[0]
+    cols = d[2]
     for j in range(cols):
         s = 0.0
         for i in range(j, n * cols, cols):
@@ -141,65 +126,76 @@ def sum_rows(out, d, n):
 
 
 def relu(y, n):
-    yd = y.data
-    for i in range(n * y.cols):
+    yd = y[0]
+    for i in range(n * y[2]):
         if yd[i] < 0.0:
             yd[i] = 0.0
 
 
-def relu_grad(d, y, n):
-    dd, yd = d.data, y.data
-    for i in range(n * d.cols):
-        if yd[i] <= 0.0:
-            dd[i] = 0.0
+def dot_nt_relu(h, d, w, n):
+    """h[:n] = (d[:n] w^T) * (h[:n] > 0): the hidden delta written over its own activation."""
+    hd, dd, wd = h[0], d[0], w[0]
+    kk, cols = d[2], w[1]
+    for i in range(n):
+        db = i * kk
+        hb = i * cols
+        for j in range(cols):
+            if hd[hb + j] > 0.0:
+                s = 0.0
+                wb = j * kk
+                for k in range(kk):
+                    s += dd[db + k] * wd[wb + k]
+                hd[hb + j] = s
+            else:
+                hd[hb + j] = 0.0
 
 
 def tanh(y, n):
-    yd = y.data
-    for i in range(n * y.cols):
+    yd = y[0]
+    for i in range(n * y[2]):
         yd[i] = _tanh(yd[i])
 
 
 def tanh_grad(d, y, n):
-    dd, yd = d.data, y.data
-    for i in range(n * d.cols):
+    dd, yd = d[0], y[0]
+    for i in range(n * d[2]):
         t = yd[i]
         dd[i] *= 1.0 - t * t
 
 
 def copy_cols(dst, dst_col, src, src_col, k, n):
-    dd, sd = dst.data, src.data
-    dc, sc = dst.cols, src.cols
+    dd, sd = dst[0], src[0]
+    dc, sc = dst[2], src[2]
     for i in range(n):
         for j in range(k):
             dd[i * dc + dst_col + j] = sd[i * sc + src_col + j]
 
 
 def minimum(dst, src, n):
-    dd, sd = dst.data, src.data
-    for i in range(n * dst.cols):
+    dd, sd = dst[0], src[0]
+    for i in range(n * dst[2]):
         if sd[i] < dd[i]:
             dd[i] = sd[i]
 
 
 def td_target(y, reward, done, gamma, n):
     """y[:n] = reward + gamma (1 - done) y"""
-    yd, rd, dd = y.data, reward.data, done.data
-    for i in range(n * y.cols):
+    yd, rd, dd = y[0], reward[0], done[0]
+    for i in range(n * y[2]):
         yd[i] = rd[i] + gamma * ((1.0 - dd[i]) * yd[i])
 
 
 def mse_grad(d, q, y, n):
     """d[:n] = 2 (q - y) / n, the gradient of mean((q - y)^2)"""
-    dd, qd, yd = d.data, q.data, y.data
+    dd, qd, yd = d[0], q[0], y[0]
     scale = 2.0 / n
-    for i in range(n * d.cols):
+    for i in range(n * d[2]):
         dd[i] = (qd[i] - yd[i]) * scale
 
 
 def adam(p, g, m, v, tmp, step_size, beta1, beta2, eps, inv_sqrt_bc2):
     """One Adam update of p in place (tmp is unused here)."""
-    pd, gd, md, vd = p.data, g.data, m.data, v.data
+    pd, gd, md, vd = p[0], g[0], m[0], v[0]
     c1 = 1.0 - beta1
     c2 = 1.0 - beta2
     for i in range(len(pd)):
@@ -213,7 +209,7 @@ def adam(p, g, m, v, tmp, step_size, beta1, beta2, eps, inv_sqrt_bc2):
 
 def polyak(target, online, tau):
     """target = (1 - tau) target + tau online"""
-    td, od = target.data, online.data
+    td, od = target[0], online[0]
     keep = 1.0 - tau
     for i in range(len(td)):
         td[i] = keep * td[i] + tau * od[i]

@@ -3,7 +3,8 @@
 Every buffer is allocated at construction for ``max_batch`` rows; ``forward`` and ``backward`` work on
 the first ``n`` rows. Networks of the same shape that are never in use at the same time (a network and
 its target, the twin critics) share activation buffers and, when trained one after the other,
-gradient buffers: pass the other network as ``share``.
+gradient buffers: pass the other network as ``share``. Backprop writes each hidden layer's delta over
+that layer's activation, so it needs no buffers of its own and a forward serves one backward.
 """
 
 from math import sqrt
@@ -44,11 +45,9 @@ class MLP:
             self.params.append(b)
         if share is not None:
             self.outs = share.outs
-            self.deltas = share.deltas
             self.dx = share.dx
         else:
             self.outs = [K.matrix(max_batch, sizes[k + 1]) for k in range(n_layers)]
-            self.deltas = [K.matrix(max_batch, sizes[k + 1]) for k in range(n_layers - 1)]
             self.dx = K.matrix(max_batch, sizes[0])
         self.grads = None
         if trainable:
@@ -75,9 +74,10 @@ class MLP:
         return h
 
     def backward(self, dy, n, param_grads=True, input_grad=True):
-        """Backprop dL/dy (modified in place) through the last forward; returns dL/dx or None.
+        """Backprop dL/dy through the last forward; returns dL/dx or None.
 
-        Overwrites the parameter gradients when ``param_grads``; skips dL/dx unless ``input_grad``.
+        Consumes the forward's activations and modifies ``dy`` in place. Overwrites the parameter
+        gradients when ``param_grads``; skips dL/dx unless ``input_grad``.
         """
         outs, params, grads = self.outs, self.params, self.grads
         if param_grads and grads is None:
@@ -91,10 +91,9 @@ class MLP:
                 K.dot_tn(grads[2 * k], x_k, d, n)
                 K.sum_rows(grads[2 * k + 1], d, n)
             if k > 0:
-                delta = self.deltas[k - 1]
-                K.dot_nt(delta, d, params[2 * k], n)
-                K.relu_grad(delta, outs[k - 1], n)
-                d = delta
+                d_next = outs[k - 1]
+                K.dot_nt_relu(d_next, d, params[2 * k], n)
+                d = d_next
             elif input_grad:
                 K.dot_nt(self.dx, d, params[0], n)
                 return self.dx

@@ -1,15 +1,17 @@
 """Replay buffer: fixed capacity, preallocated, ring overwrite, uniform sampling.
 
-Rows are stored once as float32 in one flat ``array('f')`` (4 bytes per field on every port) and copied
-into the learner's preallocated batch matrices when sampled, without fancy indexing.
+Rows are stored as float32 (4 bytes per field on every port) in ``array('f')`` chunks of
+``_CHUNK_ROWS`` rows, so that no single large block is needed on a fragmented heap, and copied into the
+learner's preallocated batch matrices when sampled, without fancy indexing.
 """
 
 from array import array
 
-from .backend import K
+from .backend import K, const
 from .pendulum import ACT_DIM, OBS_DIM
 
-_ROW = 2 * OBS_DIM + ACT_DIM + 2  # obs, action, reward, next_obs, done
+_ROW = const(9)  # obs (3), action (1), reward (1), next_obs (3), done (1)
+_CHUNK_ROWS = const(128)
 
 
 class Batch:
@@ -31,11 +33,12 @@ class ReplayBuffer:
         self.capacity = capacity
         self.size = 0
         self._next = 0
-        self._data = array("f", bytearray(4 * _ROW * capacity))
+        self._chunks = [array("f", bytearray(4 * _ROW * min(_CHUNK_ROWS, capacity - start)))
+                        for start in range(0, capacity, _CHUNK_ROWS)]
 
     def add(self, obs, action, reward, next_obs, done):
-        d = self._data
-        base = self._next * _ROW
+        d = self._chunks[self._next // _CHUNK_ROWS]
+        base = (self._next % _CHUNK_ROWS) * _ROW
         for j in range(OBS_DIM):
             d[base + j] = obs[j]
             d[base + OBS_DIM + ACT_DIM + 1 + j] = next_obs[j]
@@ -50,12 +53,14 @@ class ReplayBuffer:
         """Fill the first n rows of ``batch`` with rows drawn uniformly with replacement."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        d = self._data
+        chunks = self._chunks
         size = self.size
         obs, sa, nobs, nsa = batch.obs, batch.sa, batch.next_obs, batch.next_sa
         set_ = K.set
         for i in range(n):
-            base = rng.below(size) * _ROW
+            k = rng.below(size)
+            d = chunks[k // _CHUNK_ROWS]
+            base = (k % _CHUNK_ROWS) * _ROW
             for j in range(OBS_DIM):
                 v = d[base + j]
                 set_(obs, i, j, v)

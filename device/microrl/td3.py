@@ -22,6 +22,8 @@ class TD3:
         n = c.batch_size
         actor_sizes = (OBS_DIM,) + tuple(c.actor_hidden) + (ACT_DIM,)
         critic_sizes = (OBS_DIM + ACT_DIM,) + tuple(c.critic_hidden) + (1,)
+        # The replay buffer is the largest allocation: take it while the heap is least fragmented.
+        self.buffer = ReplayBuffer(c.buffer_capacity)
         self.actor = MLP(actor_sizes, "tanh", n, rng)
         self.critic1 = MLP(critic_sizes, "linear", n, rng)
         self.critic2 = MLP(critic_sizes, "linear", n, rng, share=self.critic1)
@@ -36,7 +38,6 @@ class TD3:
         self.critic1_adam = Adam(self.critic1.params, self.critic1.grads, c.critic_lr, *betas)
         self.critic2_adam = Adam(self.critic2.params, self.critic2.grads, c.critic_lr, *betas,
                                  scratch=self.critic1_adam)
-        self.buffer = ReplayBuffer(c.buffer_capacity)
         self.batch = Batch(n)
         self._y = K.matrix(n, 1)
         self._dq = K.matrix(n, 1)

@@ -17,54 +17,80 @@ def evaluate(agent, episodes, seed, episode_steps=200):
     return total / episodes
 
 
-def train(config, on_episode=None, on_eval=None, agent=None):
+class Trainer:
+    """One training run, advanced one environment step at a time (so a caller can interleave I/O)."""
+
+    def __init__(self, config):
+        c = config
+        self.config = c
+        self.rng = Rng(c.seed, 0)
+        self.agent = TD3(c, self.rng)
+        self.env = Pendulum()
+        self.obs = self.env.reset(self.rng)
+        self._prev = Pendulum().obs  # keeps the pre-step observation, preallocated
+        self.steps = 0
+        self.episodes = 0
+        self.episode_return = 0.0
+        self._episode_steps = 0
+
+    def step(self):
+        """One environment step and, past the warm-up, one TD3 update.
+
+        Returns the episode's return when this step ended an episode, else None.
+        """
+        c = self.config
+        agent, env, obs, prev = self.agent, self.env, self.obs, self._prev
+        a = agent.act(obs, self.rng, self.steps)
+        for j in range(OBS_DIM):
+            prev[j] = obs[j]
+        r = env.step(a * MAX_TORQUE_NM)
+        agent.buffer.add(prev, a, r, obs, 0.0)
+        self.episode_return += r
+        self._episode_steps += 1
+        finished = None
+        if self._episode_steps == c.episode_steps:
+            finished = self.episode_return
+            self.episodes += 1
+            self.obs = env.reset(self.rng)
+            self.episode_return = 0.0
+            self._episode_steps = 0
+        if self.steps >= c.learning_starts:
+            agent.train_step(self.rng)
+        self.steps += 1
+        return finished
+
+    def evaluate(self):
+        c = self.config
+        return evaluate(self.agent, c.eval_episodes, c.seed, c.episode_steps)
+
+
+def train(config, on_episode=None, on_eval=None):
     """Train from scratch with ``config``; returns a dict of episode and evaluation returns.
 
     ``on_episode(episode, step, episode_return)`` and ``on_eval(step, mean_return)`` are called as
     the run goes; returning True from either stops the run early.
     """
     c = config
-    rng = Rng(c.seed, 0)
-    if agent is None:
-        agent = TD3(c, rng)
-    env = Pendulum()
-    obs = env.reset(rng)
-    prev = Pendulum().obs  # a second observation array to keep the pre-step observation
+    trainer = Trainer(c)
     episode_returns = []
     eval_returns = []
-    ep_return = 0.0
-    ep_steps = 0
     stop = False
-    for step in range(c.total_steps):
-        a = agent.act(obs, rng, step)
-        for j in range(OBS_DIM):
-            prev[j] = obs[j]
-        r = env.step(a * MAX_TORQUE_NM)
-        agent.buffer.add(prev, a, r, obs, 0.0)
-        ep_return += r
-        ep_steps += 1
-        if ep_steps == c.episode_steps:
-            episode_returns.append(ep_return)
+    while trainer.steps < c.total_steps and not stop:
+        finished = trainer.step()
+        if finished is not None:
+            episode_returns.append(finished)
             if on_episode is not None:
-                stop = on_episode(len(episode_returns), step + 1, ep_return)
-            obs = env.reset(rng)
-            ep_return = 0.0
-            ep_steps = 0
-        if step >= c.learning_starts:
-            agent.train_step(rng)
-        if c.eval_every and (step + 1) % c.eval_every == 0:
-            mean_return = evaluate(agent, c.eval_episodes, c.seed, c.episode_steps)
-            eval_returns.append((step + 1, mean_return))
+                stop = bool(on_episode(trainer.episodes, trainer.steps, finished))
+        if c.eval_every and trainer.steps % c.eval_every == 0:
+            eval_returns.append((trainer.steps, trainer.evaluate()))
             if on_eval is not None:
-                stop = on_eval(step + 1, mean_return) or stop
-        if stop:
-            break
-    if not eval_returns or eval_returns[-1][0] != step + 1:
-        eval_returns.append((step + 1, evaluate(agent, c.eval_episodes, c.seed, c.episode_steps)))
+                stop = bool(on_eval(*eval_returns[-1])) or stop
+    if not eval_returns or eval_returns[-1][0] != trainer.steps:
+        eval_returns.append((trainer.steps, trainer.evaluate()))
     return {
-        "steps": step + 1,
+        "steps": trainer.steps,
         "episode_returns": episode_returns,
         "eval_returns": eval_returns,
         "final_eval_return": eval_returns[-1][1],
-        "agent": agent,
+        "agent": trainer.agent,
     }

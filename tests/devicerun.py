@@ -1,0 +1,62 @@
+"""Run device code under MicroPython (or CPython with a chosen backend) and read its JSON output.
+
+The script gets ``device/`` on its import path and must print one JSON document as its last line.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DEVICE_DIR = REPO / "device"
+_VENV_MICROPYTHON = Path(sys.executable).parent / "micropython"
+
+
+def micropython_path():
+    """The interpreter under test: $MICROPYTHON, else the venv's, else the one on PATH."""
+    chosen = os.environ.get("MICROPYTHON")
+    if chosen:
+        return chosen
+    if _VENV_MICROPYTHON.exists():
+        return str(_VENV_MICROPYTHON)
+    found = shutil.which("micropython")
+    if not found:
+        raise RuntimeError("no micropython interpreter: run `make setup` or set MICROPYTHON")
+    return found
+
+
+def run_device(body, engine="micropython", heap=None, backend=None, float_bits=None,
+               timeout_s=600, args=()):
+    """Run ``body`` with device/ importable; returns the parsed JSON of its last output line.
+
+    ``engine``: "micropython" or "cpython"; ``backend``/``float_bits`` set MICRORL_BACKEND and
+    MICRORL_FLOAT_BITS; ``heap`` (e.g. "256K") limits the MicroPython heap.
+    """
+    header = "import sys\nsys.path.insert(0, %r)\nimport json\n" % str(DEVICE_DIR)
+    script = header + body
+    env = dict(os.environ)
+    env.pop("MICRORL_BACKEND", None)
+    env.pop("MICRORL_FLOAT_BITS", None)
+    if backend:
+        env["MICRORL_BACKEND"] = backend
+    if float_bits:
+        env["MICRORL_FLOAT_BITS"] = str(float_bits)
+    if engine == "micropython":
+        cmd = [micropython_path()]
+        if heap:
+            cmd += ["-X", "heapsize=" + heap]
+        cmd += ["-c", script]
+    elif engine == "cpython":
+        cmd = [sys.executable, "-c", script]
+    else:
+        raise ValueError("engine must be micropython or cpython, got %r" % engine)
+    proc = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout_s,
+                          env=env)
+    if proc.returncode != 0:
+        raise RuntimeError("device script failed (%s):\n%s\n%s" % (engine, proc.stdout[-2000:],
+                                                                   proc.stderr[-4000:]))
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    return json.loads(lines[-1])
