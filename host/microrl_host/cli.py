@@ -1,0 +1,41 @@
+"""The `microrl` command: a table of subcommands, each a small module with add_arguments and run."""
+
+import argparse
+import importlib
+import sys
+
+# name: (module under microrl_host, one-line help)
+COMMANDS = {
+    "sim": ("sim", "train on the desktop: the numpy mirror or the device code under MicroPython"),
+    "bench-learn": ("bench_learn", "learning benchmark of the numpy mirror over several seeds"),
+    "deploy": ("deploy", "copy the learner to a board (or virtual board) and check it answers"),
+    "bench": ("bench_runner", "run a benchmark suite on a board over serial and collect results"),
+    "vboard": ("vboard", "start a virtual board: the unix micropython behind a pseudo-terminal"),
+    "mpy": ("mpy", "compile the device package to .mpy files with mpy-cross"),
+}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="microrl", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (module_name, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module_name)
+        module = importlib.import_module("microrl_host." + module_name)
+        module.add_arguments(p)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    module = importlib.import_module("microrl_host." + args._module)
+    try:
+        return module.run(args) or 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
