@@ -1,0 +1,7 @@
+# Freezes the microrl package into a MicroPython firmware image, so its code runs from flash and
+# costs no heap. Build a port with this file as its frozen manifest, e.g. for a Pico with ulab:
+#   make -C ports/rp2 BOARD=RPI_PICO USER_C_MODULES=<ulab>/code/micropython.cmake \
+#        FROZEN_MANIFEST=<microrl>/firmware/manifest.py
+# See firmware/README.md.
+include("$(PORT_DIR)/boards/manifest.py")  # keep the port's own frozen modules
+package("microrl", base_path="../device")

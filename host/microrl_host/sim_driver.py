@@ -1,0 +1,58 @@
+# Runs under MicroPython (or CPython) with device/ on sys.path: trains the unmodified device code
+# and reports as JSON lines on stdout. Usage: micropython sim_driver.py DEVICE_DIR CONFIG_JSON
+import gc
+import json
+import sys
+
+sys.path.insert(0, sys.argv[1])
+spec = json.loads(sys.argv[2])
+
+from microrl import backend  # noqa: E402
+from microrl.config import TD3Config  # noqa: E402
+from microrl.pendulum import MAX_TORQUE_NM, Pendulum  # noqa: E402
+from microrl.rng import Rng  # noqa: E402
+from microrl.train import Trainer  # noqa: E402
+
+_mem_alloc = getattr(gc, "mem_alloc", None)
+
+
+def live_bytes():
+    if _mem_alloc is None:
+        return None
+    gc.collect()
+    return _mem_alloc()
+
+
+def emit(obj):
+    print(json.dumps(obj))
+
+
+config = TD3Config(**spec["config"])
+trainer = Trainer(config)
+peak = live_bytes()
+emit({"event": "built", "backend": backend.NAME, "float_bits": backend.FLOAT_BITS,
+      "store_bits": backend.STORE_BITS, "heap_bytes": peak})
+stop_at = spec.get("steps", config.total_steps)
+while trainer.steps < stop_at:
+    finished = trainer.step()
+    if finished is not None:
+        used = live_bytes()
+        if used is not None and used > peak:
+            peak = used
+        emit({"event": "episode", "episode": trainer.episodes, "step": trainer.steps,
+              "return": finished, "heap_bytes": used})
+    if config.eval_every and trainer.steps % config.eval_every == 0 or trainer.steps == stop_at:
+        emit({"event": "eval", "step": trainer.steps, "return": trainer.evaluate()})
+
+# One deterministic episode of the learned policy from a fixed start, for the picture.
+env = Pendulum()
+obs = env.reset(Rng(spec.get("show_seed", 0), 2))
+angles = [env.th]
+torques = []
+for _ in range(config.episode_steps):
+    torque_nm = trainer.agent.policy(obs) * MAX_TORQUE_NM
+    env.step(torque_nm)
+    angles.append(env.th)
+    torques.append(torque_nm)
+emit({"event": "done", "steps": trainer.steps, "heap_peak_bytes": peak,
+      "critic_updates": trainer.agent.critic_updates, "angles": angles, "torques": torques})
