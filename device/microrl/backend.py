@@ -58,6 +58,8 @@ STORE_BITS = int(_store_bits) if _store_bits else FLOAT_BITS
 if STORE_BITS not in (32, 64) or STORE_BITS > FLOAT_BITS:
     raise ValueError("MICRORL_FLOAT_BITS must be 32 or %d, not %r" % (FLOAT_BITS, _store_bits))
 
+from .kernels_py import zeros  # noqa: E402  (array storage, used on every backend)
+
 if NAME == "python":
     from . import kernels_py as K
     K.init("d" if STORE_BITS == 64 else "f")

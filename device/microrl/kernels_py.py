@@ -10,6 +10,7 @@ from math import sqrt as _sqrt, tanh as _tanh
 
 _typecode = "f"
 _itemsize = 4
+_ZERO_PIECE_BYTES = 4096
 
 
 def init(typecode):
@@ -18,9 +19,25 @@ def init(typecode):
     _itemsize = 4 if typecode == "f" else 8
 
 
+def zeros(typecode, count):
+    """An array of count zeros, grown in small pieces: the heap never holds a second full copy."""
+    itemsize = 4 if typecode == "f" else 8
+    per_piece = _ZERO_PIECE_BYTES // itemsize
+    if count <= per_piece:
+        return array(typecode, bytearray(itemsize * count))
+    piece = array(typecode, bytearray(_ZERO_PIECE_BYTES))
+    a = array(typecode)
+    for _ in range(count // per_piece):
+        a.extend(piece)
+    rest = count % per_piece
+    if rest:
+        a.extend(array(typecode, bytearray(itemsize * rest)))
+    return a
+
+
 def matrix(rows, cols):
     """A matrix is the tuple (data, rows, cols): cheaper on the heap than an object with a dict."""
-    return (array(_typecode, bytearray(_itemsize * rows * cols)), rows, cols)
+    return (zeros(_typecode, rows * cols), rows, cols)
 
 
 def shape(m):

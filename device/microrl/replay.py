@@ -5,13 +5,11 @@ Rows are stored as float32 (4 bytes per field on every port) in ``array('f')`` c
 learner's preallocated batch matrices when sampled, without fancy indexing.
 """
 
-from array import array
-
-from .backend import K, const
+from .backend import K, const, zeros
 from .pendulum import ACT_DIM, OBS_DIM
 
 _ROW = const(9)  # obs (3), action (1), reward (1), next_obs (3), done (1)
-_CHUNK_ROWS = const(128)
+_CHUNK_ROWS = const(112)  # 4032 bytes: one small block each
 
 
 class Batch:
@@ -33,7 +31,7 @@ class ReplayBuffer:
         self.capacity = capacity
         self.size = 0
         self._next = 0
-        self._chunks = [array("f", bytearray(4 * _ROW * min(_CHUNK_ROWS, capacity - start)))
+        self._chunks = [zeros("f", _ROW * min(_CHUNK_ROWS, capacity - start))
                         for start in range(0, capacity, _CHUNK_ROWS)]
 
     def add(self, obs, action, reward, next_obs, done):

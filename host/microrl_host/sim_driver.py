@@ -1,16 +1,17 @@
 # Runs under MicroPython (or CPython) with device/ on sys.path: trains the unmodified device code
-# and reports as JSON lines on stdout. Usage: micropython sim_driver.py DEVICE_DIR CONFIG_JSON
+# and reports as JSON lines on stdout. Usage: micropython sim_driver.py DEVICE_DIR SPEC_JSON_PATH
+# (the spec travels in a file: the unix port fails on command-line arguments of a few hundred bytes)
 import gc
 import json
 import sys
 
 sys.path.insert(0, sys.argv[1])
-spec = json.loads(sys.argv[2])
+with open(sys.argv[2]) as f:
+    spec = json.load(f)
 
 from microrl import backend  # noqa: E402
 from microrl.config import TD3Config  # noqa: E402
 from microrl.pendulum import MAX_TORQUE_NM, Pendulum  # noqa: E402
-from microrl.rng import Rng  # noqa: E402
 from microrl.train import Trainer  # noqa: E402
 
 _mem_alloc = getattr(gc, "mem_alloc", None)
@@ -46,13 +47,11 @@ while trainer.steps < stop_at:
 
 # One deterministic episode of the learned policy from a fixed start, for the picture.
 env = Pendulum()
-obs = env.reset(Rng(spec.get("show_seed", 0), 2))
-angles = [env.th]
-torques = []
+obs = env.set_state(*spec.get("show_start", (3.141592653589793, 0.0)))
+emit({"event": "pose", "th": env.th})
 for _ in range(config.episode_steps):
     torque_nm = trainer.agent.policy(obs) * MAX_TORQUE_NM
     env.step(torque_nm)
-    angles.append(env.th)
-    torques.append(torque_nm)
+    emit({"event": "pose", "th": env.th, "torque_nm": torque_nm})
 emit({"event": "done", "steps": trainer.steps, "heap_peak_bytes": peak,
-      "critic_updates": trainer.agent.critic_updates, "angles": angles, "torques": torques})
+      "critic_updates": trainer.agent.critic_updates})

@@ -1,0 +1,103 @@
+"""The board protocol, version 1: one JSON object per line each way over the USB serial.
+
+Request: ``{"v": 1, "id": ID, "cmd": NAME, ...arguments}``; ``id`` is any JSON scalar the host picks.
+Reply: ``{"v": 1, "id": ID, "ok": true, ...results}`` or
+``{"v": 1, "id": ID, "ok": false, "error": MESSAGE, "type": EXCEPTION, "traceback": TEXT}``.
+A command that streams (``train``, ``get_weights``) first sends events ``{"v": 1, "id": ID,
+"event": NAME, ...}``, which carry no ``ok``, and ends with one reply. A line that cannot be read as a
+request gets an error reply with ``"id": null``. Whitespace-only lines are ignored (the host sends one
+to flush a half-written line). The serve loop announces itself with ``{"v": 1, "id": null,
+"event": "ready", ...}``, so a host that sees this while waiting knows the board restarted.
+"""
+
+import json
+import sys
+
+try:
+    from io import StringIO
+except ImportError:  # a very small port without io
+    StringIO = None
+
+VERSION = 1
+
+
+class ProtocolError(Exception):
+    """A request that cannot be served; ``request_id`` is echoed in the error reply."""
+
+    def __init__(self, message, request_id=None):
+        Exception.__init__(self, message)
+        self.request_id = request_id
+
+
+def finite(x):
+    """``x`` as a JSON-safe number: None when it is nan or infinite (JSON has no such numbers)."""
+    if x is None or x != x or x in (float("inf"), float("-inf")):
+        return None
+    return x
+
+
+def parse(line, dropped_bytes, max_line_bytes):
+    """A request dict from one input line (bytes); raises ProtocolError."""
+    if dropped_bytes:
+        raise ProtocolError("line too long: %d bytes, at most %d"
+                            % (dropped_bytes + len(line), max_line_bytes))
+    try:
+        request = json.loads(line)
+    except (ValueError, UnicodeError, TypeError):
+        raise ProtocolError("malformed JSON (%d bytes)" % len(line))
+    if not isinstance(request, dict):
+        raise ProtocolError("a request must be a JSON object")
+    request_id = request.get("id")
+    if isinstance(request_id, (dict, list)):
+        raise ProtocolError("id must be a string or a number")
+    if request.get("v") != VERSION:
+        raise ProtocolError("unsupported protocol version %r, this board speaks %d"
+                            % (request.get("v"), VERSION), request_id)
+    if not isinstance(request.get("cmd"), str):
+        raise ProtocolError("missing cmd", request_id)
+    return request
+
+
+def traceback_text(exc):
+    """The traceback of ``exc`` as text, as the board would print it."""
+    if StringIO is None:
+        return repr(exc)
+    out = StringIO()
+    if hasattr(sys, "print_exception"):
+        sys.print_exception(exc, out)
+    else:  # CPython
+        import traceback
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=out)
+    return out.getvalue()
+
+
+class Channel:
+    """Writes protocol messages, one JSON line each, to ``stream`` (default stdout)."""
+
+    def __init__(self, stream=None):
+        self._stream = stream if stream is not None else sys.stdout
+
+    def _send(self, message):
+        self._stream.write(json.dumps(message))
+        self._stream.write("\n")
+        if hasattr(self._stream, "flush"):
+            self._stream.flush()
+
+    def reply(self, request_id, fields=None):
+        message = {"v": VERSION, "id": request_id, "ok": True}
+        if fields:
+            message.update(fields)
+        self._send(message)
+
+    def event(self, request_id, name, fields=None):
+        message = {"v": VERSION, "id": request_id, "event": name}
+        if fields:
+            message.update(fields)
+        self._send(message)
+
+    def error(self, request_id, message, exc=None):
+        out = {"v": VERSION, "id": request_id, "ok": False, "error": message}
+        if exc is not None:
+            out["type"] = type(exc).__name__
+            out["traceback"] = traceback_text(exc)
+        self._send(out)

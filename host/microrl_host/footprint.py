@@ -1,0 +1,53 @@
+"""How much MicroPython heap a learner config needs, before anything is allocated.
+
+The model counts what the device code allocates (docs/ALGORITHM.md): six networks' parameters,
+Adam's two moments and the gradients of the three trained networks (the twin critics share one
+gradient set), the activations of one actor and one critic workspace for the batch, the minibatch
+matrices, and the replay buffer at 36 bytes per transition. ``BASE_BYTES`` is what the package's
+code and the interpreter's own objects take when the modules are imported as .mpy files; it was
+measured with ``gc.mem_alloc()`` on the unix port (64-bit objects), which makes the estimate a little
+pessimistic for a 32-bit board and very pessimistic for firmware with microrl frozen in.
+"""
+
+REPLAY_BYTES_PER_TRANSITION = 36  # 9 float32 fields: obs, action, reward, next obs, done
+BASE_BYTES = 54 * 1024  # .mpy code and interpreter objects, measured on the unix port
+HEADROOM = 1.10  # construction needs room for transient copies on a fragmented heap
+OBS_DIM = 3
+ACT_DIM = 1
+
+
+def parameter_count(sizes):
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def learner_floats(config):
+    """Floats the learner allocates for ``config`` (a TD3Config of either side)."""
+    actor = (OBS_DIM,) + tuple(config.actor_hidden) + (ACT_DIM,)
+    critic = (OBS_DIM + ACT_DIM,) + tuple(config.critic_hidden) + (1,)
+    p_a = parameter_count(actor)
+    p_c = parameter_count(critic)
+    params = 2 * p_a + 4 * p_c  # online and target networks
+    adam = 2 * (p_a + 2 * p_c)  # first and second moments of actor and both critics
+    grads = p_a + p_c  # the critics share one gradient set
+    n = config.batch_size
+    activations = n * (sum(actor[1:]) + sum(critic[1:]))
+    input_grads = n * (OBS_DIM + OBS_DIM + ACT_DIM)
+    batch = n * (2 * OBS_DIM + 2 * (OBS_DIM + ACT_DIM) + 2) + 3 * n + OBS_DIM
+    return params + adam + grads + activations + input_grads + batch
+
+
+def estimate_heap_bytes(config, float_bits):
+    """Estimated live heap of a constructed learner, code included, in bytes."""
+    return (learner_floats(config) * float_bits // 8
+            + REPLAY_BYTES_PER_TRANSITION * config.buffer_capacity + BASE_BYTES)
+
+
+def check_fits(config, float_bits, heap_bytes, board):
+    """Raise ValueError naming the heap needed and the heap the board has when it cannot fit."""
+    need = int(estimate_heap_bytes(config, float_bits) * HEADROOM)
+    if need > heap_bytes:
+        raise ValueError(
+            "config does not fit board %s: it needs about %d bytes of heap (%.0f KB), the profile "
+            "has %d bytes (%.0f KB); shrink buffer_capacity, batch_size or the hidden widths"
+            % (board, need, need / 1024, heap_bytes, heap_bytes / 1024))
+    return need

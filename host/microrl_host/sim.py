@@ -1,0 +1,276 @@
+"""Desktop simulator mode (`microrl sim`): train on a board's config and show the result.
+
+Engines: ``numpy`` runs the host mirror; ``micropython`` runs the unmodified device code in the unix
+interpreter with the board's heap (``-X heapsize``), to tell before flashing whether a config fits
+and learns. Writes run.json, curve.png and swingup.png.
+"""
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from microrl_host import footprint, mpy, plots
+from microrl_host.boards import load_profile
+from microrl_host.config import TD3Config
+from microrl_host.pendulum import DT_S, MAX_TORQUE_NM, Pendulum
+
+DEVICE_DIR = Path(__file__).resolve().parents[2] / "device"
+DRIVER = Path(__file__).resolve().parent / "sim_driver.py"
+SHOW_START = (math.pi, 0.0)  # the swing-up picture starts hanging straight down, at rest
+# Measured on one desktop CPU, ms per training step at 32x32, batch 32: pure-Python 66, ulab 3.8.
+FALLBACK_SLOWDOWN = "about 17x (32x32 networks) to 37x (64x64) slower than ulab per update"
+
+
+class SimError(Exception):
+    """A problem with the request, reported before any training starts."""
+
+
+def build_config(profile, steps=None, seed=None, overrides=()):
+    """TD3Config: defaults, then the board's learner table, then --steps, --seed and --set."""
+    fields = dict(profile.learner)
+    if steps is not None:
+        fields["total_steps"] = steps
+    if seed is not None:
+        fields["seed"] = seed
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SimError("--set takes KEY=VALUE, got %r" % item)
+        try:
+            fields[key] = json.loads(value)
+        except json.JSONDecodeError:
+            raise SimError("--set %s: the value must be JSON, got %r" % (key, value)) from None
+    try:
+        return TD3Config.from_dict(fields)
+    except (ValueError, TypeError) as e:
+        raise SimError("bad config: %s" % e) from None
+
+
+class Progress:
+    """One status line on stderr: rewritten in place on a terminal, a line per eval otherwise."""
+
+    def __init__(self, total_steps, enabled=True):
+        self.total = total_steps
+        self.tty = sys.stderr.isatty()
+        self.enabled = enabled
+        self.last_episode = None
+        self.last_eval = None
+
+    def update(self, step, episode_return=None, eval_return=None):
+        if episode_return is not None:
+            self.last_episode = episode_return
+        if eval_return is not None:
+            self.last_eval = eval_return
+        if not self.enabled or not (self.tty or eval_return is not None):
+            return
+        filled = int(30 * step / self.total)
+        line = "[%s%s] %6d/%d steps" % ("#" * filled, "." * (30 - filled), step, self.total)
+        if self.last_episode is not None:
+            line += "  episode %8.1f" % self.last_episode
+        if self.last_eval is not None:
+            line += "  eval %8.1f" % self.last_eval
+        sys.stderr.write(("\r" + line) if self.tty else (line + "\n"))
+        sys.stderr.flush()
+
+    def close(self):
+        if self.enabled and self.tty:
+            sys.stderr.write("\n")
+
+
+def run_numpy(config, profile, progress):
+    from microrl_host.train import train
+
+    dtype = np.float32 if profile.float_bits == 32 else np.float64
+    result = train(config, dtype=dtype,
+                   on_episode=lambda i, r: progress.update((i + 1) * config.episode_steps, r),
+                   on_eval=lambda s, r: progress.update(s, eval_return=r))
+    agent = result["agent"]
+    obs_row = np.zeros((1, 3), dtype)
+    env = Pendulum()
+    env.th, env.thdot = SHOW_START
+    obs = env.observation()
+    angles, torques = [env.th], []
+    for _ in range(config.episode_steps):
+        obs_row[0] = obs
+        torque_nm = float(agent.actor.forward(obs_row, 1)[0, 0]) * MAX_TORQUE_NM
+        obs, _ = env.step(torque_nm)
+        angles.append(env.th)
+        torques.append(torque_nm)
+    return {"episode_returns": result["episode_returns"],
+            "eval_returns": [list(p) for p in result["eval_returns"]],
+            "heap_peak_bytes": None, "angles": angles, "torques": torques,
+            "engine_info": {"dtype": np.dtype(dtype).name}}
+
+
+def find_micropython(path):
+    """The interpreter to run: --micropython PATH, else the one installed beside this Python."""
+    if path:
+        resolved = shutil.which(path) or (path if os.path.isfile(path) else None)
+        if not resolved:
+            raise SimError("MicroPython interpreter not found: %s" % path)
+        return resolved
+    beside = Path(sys.executable).parent / "micropython"
+    found = str(beside) if beside.exists() else shutil.which("micropython")
+    if not found:
+        raise SimError("no micropython interpreter: run `make setup` or pass --micropython PATH")
+    return found
+
+
+def has_ulab(micropython):
+    proc = subprocess.run([micropython, "-c", "import ulab"], capture_output=True, timeout=60)
+    return proc.returncode == 0
+
+
+def run_micropython(config, profile, progress, micropython, steps, out_dir):
+    ulab = has_ulab(micropython)
+    env = dict(os.environ)
+    env.pop("MICRORL_BACKEND", None)
+    if not ulab:
+        if profile.ulab:
+            print("warning: %s has no ulab: using the pure-Python fallback, %s"
+                  % (micropython, FALLBACK_SLOWDOWN), file=sys.stderr)
+        env["MICRORL_FLOAT_BITS"] = str(profile.float_bits)
+    spec = {"config": config_dict(config), "steps": steps, "show_start": list(SHOW_START)}
+    spec_path = out_dir / "spec.json"
+    spec_path.write_text(json.dumps(spec))
+    # Run precompiled bytecode, as a deployed board does (`deploy --mpy` or frozen firmware):
+    # compiling .py on the target would take heap the learner needs.
+    package_dir = out_dir / "device_mpy"
+    mpy.compile_package(package_dir)
+    cmd = [micropython, "-X", "heapsize=%d" % profile.heap_bytes, str(DRIVER), str(package_dir),
+           str(spec_path)]
+    out = {"episode_returns": [], "eval_returns": [], "heap_peak_bytes": None, "angles": [],
+           "torques": []}
+    done = False
+    other_lines = []  # MicroPython prints an uncaught exception's traceback on stdout
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=env) as proc:
+        for line in proc.stdout:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                other_lines.append(line)
+                continue
+            kind = event.get("event")
+            if kind == "built":
+                out["engine_info"] = {"micropython": micropython, "ulab": ulab,
+                                      "backend": event["backend"],
+                                      "store_bits": event["store_bits"]}
+                out["heap_peak_bytes"] = event["heap_bytes"]
+            elif kind == "episode":
+                out["episode_returns"].append(event["return"])
+                progress.update(event["step"], event["return"])
+            elif kind == "eval":
+                out["eval_returns"].append([event["step"], event["return"]])
+                progress.update(event["step"], eval_return=event["return"])
+            elif kind == "pose":
+                out["angles"].append(event["th"])
+                if "torque_nm" in event:
+                    out["torques"].append(event["torque_nm"])
+            elif kind == "done":
+                out["heap_peak_bytes"] = event["heap_peak_bytes"]
+                done = True
+        other_lines.append(proc.stderr.read())
+    if proc.returncode != 0 or not done:
+        raise SimError("MicroPython run failed (exit %s):\n%s"
+                       % (proc.returncode, "".join(other_lines).strip()[-2000:]))
+    return out
+
+
+def config_dict(config):
+    d = config.to_dict()
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def simulate(board="unix", engine="numpy", micropython=None, steps=None, seed=None,
+             out_dir="runs/sim", overrides=(), show_progress=True):
+    """Run one simulation and write its files; returns the run.json object."""
+    profile = load_profile(board)
+    config = build_config(profile, steps, seed, overrides)
+    footprint.check_fits(config, profile.float_bits, profile.heap_bytes, profile.name)
+    if engine not in ("numpy", "micropython"):
+        raise SimError("engine must be numpy or micropython, got %r" % engine)
+    interpreter = find_micropython(micropython) if engine == "micropython" else None
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    progress = Progress(config.total_steps, show_progress)
+    start_s = time.perf_counter()
+    try:
+        if engine == "numpy":
+            res = run_numpy(config, profile, progress)
+        else:
+            res = run_micropython(config, profile, progress, interpreter, config.total_steps,
+                                  out_dir)
+    finally:
+        progress.close()
+    wall_s = time.perf_counter() - start_s
+    final = res["eval_returns"][-1][1] if res["eval_returns"] else None
+    run = {
+        "board": profile.name,
+        "engine": engine,
+        "engine_info": res.get("engine_info", {}),
+        "config": config_dict(config),
+        "episode_returns": res["episode_returns"],
+        "eval_returns": res["eval_returns"],
+        "final_eval_return": final,
+        "steps_per_s": config.total_steps / wall_s,
+        "heap_peak_bytes": res["heap_peak_bytes"],
+        "heap_estimate_bytes": footprint.estimate_heap_bytes(config, profile.float_bits),
+        "heap_profile_bytes": profile.heap_bytes,
+        "wall_s": wall_s,
+        "swingup": {"angles_rad": res["angles"], "torques_nm": res["torques"], "dt_s": DT_S},
+        "files": {"run": str(out_dir / "run.json"), "curve": str(out_dir / "curve.png"),
+                  "swingup": str(out_dir / "swingup.png")},
+    }
+    title = "%s, %s engine, seed %d" % (profile.name, engine, config.seed)
+    plots.plot_curve(out_dir / "curve.png", config.episode_steps, run["episode_returns"],
+                     run["eval_returns"], "TD3 on Pendulum-v1: " + title)
+    plots.plot_swingup(out_dir / "swingup.png", res["angles"], res["torques"], DT_S,
+                       "Learned swing-up (%s), final eval %.1f" % (title, final or math.nan))
+    tmp = out_dir / "run.json.tmp"
+    tmp.write_text(json.dumps(run, indent=1))
+    os.replace(tmp, out_dir / "run.json")
+    return run
+
+
+def add_arguments(parser):
+    parser.add_argument("--board", default="unix", help="board profile in boards/ (default unix)")
+    parser.add_argument("--engine", default="numpy", choices=("numpy", "micropython"))
+    parser.add_argument("--micropython", default=None, metavar="PATH",
+                        help="MicroPython binary for --engine micropython, e.g. one with ulab")
+    parser.add_argument("--steps", type=int, default=None, help="environment steps")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--out", default="runs/sim", help="output directory (default runs/sim)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                        help="override a config field, e.g. --set 'actor_hidden=[8,8]'")
+    parser.add_argument("--json", action="store_true", help="print run.json on stdout")
+
+
+def run(args):
+    try:
+        result = simulate(args.board, args.engine, args.micropython, args.steps, args.seed,
+                          args.out, args.set, show_progress=True)
+    except (SimError, ValueError) as e:
+        print("microrl sim: error: %s" % e, file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print("board %s, engine %s: %d steps in %.1f s (%.0f steps/s)"
+          % (result["board"], result["engine"], result["config"]["total_steps"],
+             result["wall_s"], result["steps_per_s"]))
+    if result["heap_peak_bytes"] is not None:
+        print("heap: %d bytes live at peak, profile has %d"
+              % (result["heap_peak_bytes"], result["heap_profile_bytes"]))
+    print("evaluation return (mean of %d deterministic episodes): %.1f"
+          % (result["config"]["eval_episodes"], result["final_eval_return"]))
+    for name, path in result["files"].items():
+        print("wrote %s" % path)
+    return 0
