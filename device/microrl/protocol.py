@@ -25,7 +25,7 @@ class ProtocolError(Exception):
     """A request that cannot be served; ``request_id`` is echoed in the error reply."""
 
     def __init__(self, message, request_id=None):
-        Exception.__init__(self, message)
+        super().__init__(message)
         self.request_id = request_id
 
 

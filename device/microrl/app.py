@@ -1,0 +1,75 @@
+"""What the board does at boot, read from its settings file ``microrl.json``.
+
+``{"mode": "serve" | "train", "config": {TD3Config overrides}, "steps": N, "seed": S,
+"weights": "actor.bin"}``, every key optional (a missing file means all defaults: serve).
+- ``train``: trains ``steps`` steps (default: the config's ``total_steps``) on its own, prints one JSON
+  line per episode and per evaluation, and saves the trained actor to the weights file on flash.
+- ``serve``: answers the board protocol on the USB serial (see ``serve.py``).
+"""
+
+import json
+
+SETTINGS_FILE = "microrl.json"
+MODES = ("serve", "train")
+_KEYS = ("mode", "config", "steps", "seed", "weights", "board")
+
+
+def load_settings(path=SETTINGS_FILE):
+    """The settings dict; defaults when the file does not exist, ValueError when it is wrong."""
+    try:
+        f = open(path)
+    except OSError:  # no settings file: all defaults
+        return {"mode": "serve"}
+    with f:
+        settings = json.load(f)
+    if not isinstance(settings, dict):
+        raise ValueError("%s must hold a JSON object" % path)
+    for key in settings:
+        if key not in _KEYS:
+            raise ValueError("%s: unknown key %r (known: %s)" % (path, key, ", ".join(_KEYS)))
+    if settings.get("mode", "serve") not in MODES:
+        raise ValueError("%s: mode must be serve or train, got %r" % (path, settings.get("mode")))
+    return settings
+
+
+def _print_line(event, fields):
+    fields["event"] = event
+    print(json.dumps(fields))
+
+
+def train_mode(settings):
+    """Train on the board alone, then save the actor; returns the run's summary dict."""
+    from .config import TD3Config
+    from .protocol import finite
+    from .train import train
+    from .weights import save
+
+    overrides = dict(settings.get("config") or {})
+    if settings.get("seed") is not None:
+        overrides["seed"] = settings["seed"]
+    if settings.get("steps") is not None:
+        overrides["total_steps"] = settings["steps"]
+    config = TD3Config(**overrides)
+
+    def on_episode(episode, step, episode_return):
+        _print_line("episode", {"episode": episode, "step": step, "return": finite(episode_return)})
+
+    def on_eval(step, mean_return):
+        _print_line("eval", {"step": step, "mean_return": finite(mean_return)})
+
+    result = train(config, on_episode, on_eval)
+    path = settings.get("weights") or "actor.bin"
+    size = save(path, result["agent"].actor.params)
+    summary = {"steps": result["steps"], "final_eval_return": finite(result["final_eval_return"]),
+               "weights": path, "bytes": size}
+    _print_line("done", dict(summary))
+    return summary
+
+
+def main(path=SETTINGS_FILE):
+    settings = load_settings(path)
+    if settings.get("mode", "serve") == "train":
+        train_mode(settings)
+    else:
+        from .serve import Server
+        Server(settings).serve()
