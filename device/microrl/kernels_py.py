@@ -10,7 +10,6 @@ from math import sqrt as _sqrt, tanh as _tanh
 
 _typecode = "f"
 _itemsize = 4
-_ZERO_PIECE_BYTES = 4096
 
 
 def init(typecode):
@@ -19,20 +18,16 @@ def init(typecode):
     _itemsize = 4 if typecode == "f" else 8
 
 
-def zeros(typecode, count):
-    """An array of count zeros, grown in small pieces: the heap never holds a second full copy."""
-    itemsize = 4 if typecode == "f" else 8
-    per_piece = _ZERO_PIECE_BYTES // itemsize
-    if count <= per_piece:
-        return array(typecode, bytearray(itemsize * count))
-    piece = array(typecode, bytearray(_ZERO_PIECE_BYTES))
-    a = array(typecode)
-    for _ in range(count // per_piece):
-        a.extend(piece)
-    rest = count % per_piece
-    if rest:
-        a.extend(array(typecode, bytearray(itemsize * rest)))
-    return a
+def zeros(typecode, count, source=None):
+    """An array of count zeros; ``source``: a zeroed bytes object of exactly that size to copy.
+
+    Passing one shared source when allocating many equal arrays keeps the heap free of the freed
+    bytearray beside every array: a heap of such holes cannot serve the next, larger, request.
+    """
+    nbytes = (4 if typecode == "f" else 8) * count
+    if source is not None and len(source) == nbytes:
+        return array(typecode, source)
+    return array(typecode, bytearray(nbytes))
 
 
 def matrix(rows, cols):

@@ -31,7 +31,8 @@ class ReplayBuffer:
         self.capacity = capacity
         self.size = 0
         self._next = 0
-        self._chunks = [zeros("f", _ROW * min(_CHUNK_ROWS, capacity - start))
+        source = bytes(4 * _ROW * _CHUNK_ROWS)
+        self._chunks = [zeros("f", _ROW * min(_CHUNK_ROWS, capacity - start), source)
                         for start in range(0, capacity, _CHUNK_ROWS)]
 
     def add(self, obs, action, reward, next_obs, done):
