@@ -11,6 +11,7 @@ import numpy as np
 from microrl_host.adam import Adam
 from microrl_host.mlp import MLP, parameter_count
 from microrl_host.replay import ReplayBuffer
+from microrl_host.twin import TwinMLP
 
 OBS_DIM = 3
 ACT_DIM = 1
@@ -43,6 +44,8 @@ class TD3:
         self.actor_target, self.critic1_target, self.critic2_target = build(
             self.target_params, target_grads, None)
         np.copyto(self.target_params, self.params)
+        self.critics = TwinMLP(self.critic1, self.critic2)
+        self.critic_targets = TwinMLP(self.critic1_target, self.critic2_target)
         self.networks = {"actor": self.actor, "critic1": self.critic1, "critic2": self.critic2,
                          "actor_target": self.actor_target, "critic1_target": self.critic1_target,
                          "critic2_target": self.critic2_target}
@@ -60,8 +63,7 @@ class TD3:
         self._smoothing = np.zeros((batch, 1), self.dtype)
         self._target_q = np.zeros((batch, 1), self.dtype)
         self._not_done = np.zeros((batch, 1), self.dtype)
-        self._dq1 = np.zeros((batch, 1), self.dtype)
-        self._dq2 = np.zeros((batch, 1), self.dtype)
+        self._dq = np.zeros((2, batch, 1), self.dtype)
         self._dq_actor = np.full((batch, 1), -1.0 / batch, self.dtype)
         self._polyak_tmp = np.zeros(total, self.dtype)
         self._obs = None  # the batch observations of the last critic update
@@ -104,18 +106,18 @@ class TD3:
         np.clip(next_action, -1.0, 1.0, out=next_action)
         # y = r + gamma * (1 - done) * min(Q1'(s', a'), Q2'(s', a')).
         y = self._target_q
-        np.minimum(self.critic1_target.forward(next_obs_action, batch),
-                   self.critic2_target.forward(next_obs_action, batch), out=y)
+        q_target = self.critic_targets.forward(next_obs_action, batch)
+        np.minimum(q_target[0], q_target[1], out=y)
         not_done = self._not_done
         np.subtract(1.0, done, out=not_done)
         not_done *= config.gamma
         y *= not_done
         y += reward
         # Loss mean((Q1 - y)^2) + mean((Q2 - y)^2): dL/dQj = 2 (Qj - y) / B.
-        for critic, dq in ((self.critic1, self._dq1), (self.critic2, self._dq2)):
-            np.subtract(critic.forward(obs_action, batch), y, out=dq)
-            dq *= 2.0 / batch
-            critic.backward(dq, batch)
+        dq = self._dq
+        np.subtract(self.critics.forward(obs_action, batch), y, out=dq)
+        dq *= 2.0 / batch
+        self.critics.backward(dq, batch)
         self.critic_optimizer.step()
         self.critic_updates += 1
 

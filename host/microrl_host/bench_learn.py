@@ -1,0 +1,126 @@
+"""Learning benchmark of the host mirror: TD3 on the pendulum, several seeds, wall time and return.
+
+Each run trains 64x64 networks with batch 100 for `steps` env steps and evaluates 10 deterministic
+episodes every 1000 steps; the wall time includes those evaluations. Writes `learn.json` and
+`learn_curve.png` to `out_dir`, prints a summary table, and fails when a rerun of the first seed
+does not reproduce its result exactly. Run it single-threaded (OPENBLAS_NUM_THREADS=1): the
+matrices are small, and BLAS threads only add overhead on them.
+"""
+
+import argparse
+import json
+import os
+import statistics
+
+import numpy as np
+
+from microrl_host.config import TD3Config
+from microrl_host.train import SOLVED_RETURN, train
+
+BENCH_DTYPE = np.float32  # float32 halves the matmul time; tests/test_mirror_td3.py bounds its error
+
+
+def bench_config(seed, steps):
+    """The benchmark settings: the TD3Config defaults (64x64, batch 100) for `steps` env steps."""
+    return TD3Config(seed=seed, total_steps=steps, buffer_capacity=max(steps, 100),
+                     eval_every=1000, eval_episodes=10)
+
+
+def run_one(seed, steps, dtype=BENCH_DTYPE):
+    """One training run; returns (run, result): the run's description and its measured outcome."""
+    config = bench_config(seed, steps)
+    out = train(config, dtype)
+    run = {"seed": seed, "steps": steps}
+    result = {
+        "wall_s": round(out["wall_s"], 3),
+        "eval_return": out["final_eval_return"],
+        "first_step_at_minus_200": out["first_step_at_minus_200"],
+        "eval_curve": out["eval_returns"],
+    }
+    return run, result
+
+
+def run_bench_learn(out_dir, seeds=(0, 1, 2, 3, 4), steps=10000, check_repeat=True):
+    """Train one run per seed, write learn.json and learn_curve.png, print and return the summary."""
+    os.makedirs(out_dir, exist_ok=True)
+    runs = []
+    for seed in seeds:
+        run, result = run_one(seed, steps)
+        runs.append({**run, **result})
+        print(f"seed {seed}: {result['wall_s']:.2f} s, eval return {result['eval_return']:.1f}, "
+              f"first at -200: {result['first_step_at_minus_200']}", flush=True)
+    if check_repeat and runs:
+        _, again = run_one(runs[0]["seed"], steps)
+        if again["eval_curve"] != runs[0]["eval_curve"]:
+            raise RuntimeError(f"seed {runs[0]['seed']} did not reproduce its evaluation curve: "
+                               f"{runs[0]['eval_curve']} then {again['eval_curve']}")
+    config = bench_config(seeds[0] if seeds else 0, steps).to_dict()
+    config.pop("seed")
+    config["dtype"] = np.dtype(BENCH_DTYPE).name
+    config["seeds"] = list(seeds)
+    summary = _summary(runs)
+    with open(os.path.join(out_dir, "learn.json"), "w") as f:
+        json.dump({"config": config, "runs": runs, "summary": summary}, f, indent=1)
+    _plot(runs, os.path.join(out_dir, "learn_curve.png"))
+    _print_table(runs, summary)
+    return {"config": config, "runs": runs, "summary": summary}
+
+
+def _summary(runs):
+    walls = [r["wall_s"] for r in runs]
+    returns = [r["eval_return"] for r in runs]
+    return {
+        "wall_s_median": statistics.median(walls) if walls else None,
+        "wall_s_min": min(walls, default=None),
+        "wall_s_max": max(walls, default=None),
+        "eval_return_median": statistics.median(returns) if returns else None,
+        "solved_runs": sum(ret >= SOLVED_RETURN for ret in returns),
+        "runs": len(runs),
+    }
+
+
+def _print_table(runs, summary):
+    print(f"{'seed':>4} {'steps':>6} {'wall_s':>7} {'eval_return':>12} {'first_at_-200':>14}")
+    for r in runs:
+        first = "-" if r["first_step_at_minus_200"] is None else r["first_step_at_minus_200"]
+        print(f"{r['seed']:>4} {r['steps']:>6} {r['wall_s']:>7.2f} {r['eval_return']:>12.1f} "
+              f"{first:>14}")
+    print(f"wall_s median {summary['wall_s_median']:.2f} (min {summary['wall_s_min']:.2f}, "
+          f"max {summary['wall_s_max']:.2f}); eval return median "
+          f"{summary['eval_return_median']:.1f}; runs at >= {SOLVED_RETURN:.0f}: "
+          f"{summary['solved_runs']}/{summary['runs']}")
+
+
+def _plot(runs, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in runs:
+        steps, returns = zip(*r["eval_curve"]) if r["eval_curve"] else ((), ())
+        ax.plot(steps, returns, marker="o", label=f"seed {r['seed']}")
+    ax.axhline(SOLVED_RETURN, color="k", linestyle="--", linewidth=1, label="-200")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("mean return, 10 deterministic episodes")
+    ax.set_title("TD3 host mirror on Pendulum-v1 (64x64, batch 100)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="bench/results", help="output directory")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--steps", type=int, default=10000)
+    parser.add_argument("--no-repeat-check", action="store_true",
+                        help="skip rerunning the first seed to check it reproduces")
+    args = parser.parse_args(argv)
+    run_bench_learn(args.out, tuple(args.seeds), args.steps, not args.no_repeat_check)
+
+
+if __name__ == "__main__":
+    main()
