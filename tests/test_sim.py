@@ -1,0 +1,113 @@
+"""Desktop simulator mode: `microrl sim` on both engines, every board profile, and bad input."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from microrl_host.boards import load_profile, profile_names
+
+SMALL = ["--set", "actor_hidden=[8,8]", "--set", "critic_hidden=[8,8]", "--set", "batch_size=8",
+         "--set", "learning_starts=300", "--set", "eval_every=500", "--set", "eval_episodes=2"]
+
+
+def sim(*args):
+    return subprocess.run([sys.executable, "-m", "microrl_host.cli", "sim", *args],
+                          capture_output=True, text=True, timeout=900)
+
+
+def test_sim_numpy_writes_run_json_and_pictures(tmp_path):
+    proc = sim("--board", "unix", "--steps", "2000", "--seed", "1", "--out", str(tmp_path),
+               "--json")
+    assert proc.returncode == 0, proc.stderr
+    run = json.loads(proc.stdout)
+    on_disk = json.loads((tmp_path / "run.json").read_text())
+    assert on_disk["episode_returns"] == run["episode_returns"]
+    for key in ("board", "engine", "config", "episode_returns", "eval_returns",
+                "final_eval_return", "steps_per_s", "heap_peak_bytes", "wall_s"):
+        assert key in run, key
+    assert run["board"] == "unix" and run["engine"] == "numpy"
+    assert run["config"]["total_steps"] == 2000 and run["config"]["seed"] == 1
+    assert len(run["episode_returns"]) == 10
+    assert [s for s, _ in run["eval_returns"]] == [1000, 2000]
+    assert run["final_eval_return"] == run["eval_returns"][-1][1] < 0
+    assert run["steps_per_s"] > 0 and run["wall_s"] > 0
+    assert len(run["swingup"]["angles_rad"]) == 201
+    for name in ("curve.png", "swingup.png"):
+        data = (tmp_path / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10000
+    assert "steps" in proc.stderr  # the progress line
+
+
+def test_engines_agree(tmp_path):
+    runs = {}
+    for engine in ("numpy", "micropython"):
+        proc = sim("--engine", engine, "--steps", "1000", "--seed", "4", *SMALL,
+                   "--out", str(tmp_path / engine), "--json")
+        assert proc.returncode == 0, proc.stderr
+        runs[engine] = json.loads(proc.stdout)
+    assert len(runs["numpy"]["episode_returns"]) == 5
+    np.testing.assert_allclose(runs["micropython"]["episode_returns"],
+                               runs["numpy"]["episode_returns"], atol=1e-3, rtol=0)
+    np.testing.assert_allclose([r for _, r in runs["micropython"]["eval_returns"]],
+                               [r for _, r in runs["numpy"]["eval_returns"]], atol=1e-3, rtol=0)
+    assert runs["micropython"]["heap_peak_bytes"] > 10000
+    assert runs["numpy"]["heap_peak_bytes"] is None
+
+
+@pytest.mark.parametrize("board", profile_names())
+def test_every_profile_fits_its_heap_on_micropython(board, tmp_path):
+    """The board's own config: construct it and run 100 training steps, the last 10 with TD3
+    updates, in the unix interpreter limited to the board's heap."""
+    profile = load_profile(board)
+    proc = sim("--board", board, "--engine", "micropython", "--steps", "100", "--out",
+               str(tmp_path), "--set", "learning_starts=90", "--set", "eval_every=0",
+               "--set", "eval_episodes=1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    run = json.loads(proc.stdout)
+    for key, value in profile.learner.items():
+        if key != "total_steps":
+            assert run["config"][key] == value, key
+    assert 0 < run["heap_peak_bytes"] < profile.heap_bytes
+    # The footprint model used for the fit check stays within 10 % of the measurement.
+    assert abs(run["heap_estimate_bytes"] - run["heap_peak_bytes"]) < 0.1 * run["heap_peak_bytes"]
+
+
+def test_unknown_board():
+    proc = sim("--board", "teensy-9000")
+    assert proc.returncode == 2
+    assert "unknown board 'teensy-9000'" in proc.stderr and "rp2-pico" in proc.stderr
+
+
+def test_missing_interpreter(tmp_path):
+    proc = sim("--engine", "micropython", "--micropython", str(tmp_path / "no-such-micropython"),
+               "--out", str(tmp_path))
+    assert proc.returncode == 2
+    assert "MicroPython interpreter not found" in proc.stderr
+
+
+def test_interpreter_without_ulab_warns_and_falls_back(tmp_path):
+    proc = sim("--board", "rp2-pico", "--engine", "micropython", "--steps", "200",
+               "--set", "eval_every=0", "--set", "eval_episodes=1", "--out", str(tmp_path),
+               "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert "has no ulab: using the pure-Python fallback" in proc.stderr
+    assert "slower" in proc.stderr
+    run = json.loads(proc.stdout)
+    assert run["engine_info"]["backend"] == "python" and run["engine_info"]["store_bits"] == 32
+
+
+def test_config_that_cannot_fit_fails_before_training(tmp_path):
+    proc = sim("--board", "pyboard-v11", "--engine", "micropython", "--set",
+               "buffer_capacity=5000", "--out", str(tmp_path))
+    assert proc.returncode == 2
+    assert "does not fit board pyboard-v11" in proc.stderr
+    assert "94208 bytes" in proc.stderr and "needs about" in proc.stderr
+    assert not (tmp_path / "run.json").exists()
+
+
+def test_bad_set_value(tmp_path):
+    proc = sim("--set", "batch_size=0", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "batch_size" in proc.stderr
