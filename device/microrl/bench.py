@@ -97,7 +97,8 @@ def _median(sorted_values):
     n = len(sorted_values)
     if n % 2:
         return sorted_values[n // 2]
-    return (sorted_values[n // 2 - 1] + sorted_values[n // 2]) / 2
+    total = sorted_values[n // 2 - 1] + sorted_values[n // 2]
+    return total // 2 if total % 2 == 0 else total / 2
 
 
 def measure(name, trainer, rng, repeat):

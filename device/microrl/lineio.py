@@ -7,8 +7,10 @@ while) is counted and dropped instead of exhausting the heap. Where the port can
 ``poll_line`` takes the waiting bytes without blocking, which lets the training loop answer commands
 between steps.
 
-Ctrl-C (0x03) is the board's interrupt character: the firmware turns it into KeyboardInterrupt before
-this module sees it. It is how mpremote takes the board back, so the protocol never sends it.
+Ctrl-C (0x03) is the board's interrupt character and never part of a line: the firmware turns it into
+KeyboardInterrupt before Python reads it, and where it arrives as data instead (the unix port while
+its raw REPL runs code) the reader raises KeyboardInterrupt itself. Either way the loop ends, which
+is how mpremote takes the board back; the protocol never sends that byte.
 """
 
 import sys
@@ -27,6 +29,7 @@ except ImportError:  # not CircuitPython
     supervisor = None
 
 _NL = 10
+_CTRL_C = 3
 
 
 class LineReader:
@@ -81,6 +84,10 @@ class LineReader:
         """Add bytes; returns a complete line (without its newline) or None."""
         line = None
         for b in chunk:
+            if b == _CTRL_C:
+                self._n = 0
+                self._dropped = 0
+                raise KeyboardInterrupt
             if b == _NL:
                 line = bytes(self._buf[:self._n])
                 self.dropped_bytes = self._dropped

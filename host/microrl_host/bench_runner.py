@@ -1,0 +1,132 @@
+"""`microrl bench`: run a benchmark suite on a board over its serial line and collect the results.
+
+``--port P`` talks to a board already serving (after ``microrl deploy``); ``--virtual B`` starts a
+virtual board with profile B, deploys to it with mpremote and benchmarks it: the same code path, only
+the transport differs. Results go to ``--out`` (see bench_report.py); if the board resets or stops
+answering mid-run, every result received before stays in results.json and the run ends with a
+clear error (exit status 2).
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from microrl_host import deploy
+from microrl_host.bench_report import ResultsWriter, board_summary
+from microrl_host.link import BoardLink
+from microrl_host.transport import (BoardReset, BoardTimeout, LinkError, SerialTransport,
+                                    VirtualTransport)
+from microrl_host.vboard import VirtualBoard, VirtualBoardError, profile_or_defaults
+
+BENCHMARKS = ("actor_forward", "td3_update", "env_step", "replay_sample")
+SUITES = {
+    "all": BENCHMARKS,
+    "inference": ("actor_forward", "env_step"),
+    "learn": ("td3_update", "replay_sample"),
+}
+
+
+def suite_names(suite):
+    """Benchmark names of a suite, or of a comma-separated list of benchmark names."""
+    if suite in SUITES:
+        return SUITES[suite]
+    names = tuple(n.strip() for n in suite.split(",") if n.strip())
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if not names or unknown:
+        raise ValueError("unknown suite or benchmark %r; suites: %s; benchmarks: %s"
+                         % (suite, ", ".join(SUITES), ", ".join(BENCHMARKS)))
+    return names
+
+
+def run_suite(link, names, repeat, out_dir, board, label="board", on_result=None,
+              timeout_s=None, log=None):
+    """Run ``names`` on the board; returns the results document. A LinkError (reset, timeout,
+    error reply) is recorded in results.json with the results so far, then raised again."""
+    writer = ResultsWriter(out_dir, board, label=label, suite=list(names), repeat=repeat,
+                           started=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    try:
+        for i, name in enumerate(names):
+            started = time.monotonic()
+            result = link.bench(name, repeat=repeat, timeout_s=timeout_s)
+            writer.add(result)
+            if log is not None:
+                log("[%d/%d] %-14s median %s us (min %s, max %s), %s heap bytes per run, %.1f s"
+                    % (i + 1, len(names), name, result["median_us"], result["min_us"],
+                       result["max_us"], result["alloc_bytes"], time.monotonic() - started))
+            if on_result is not None:
+                on_result(result)
+    except BoardReset as e:
+        writer.finish("reset", str(e))
+        raise
+    except BoardTimeout as e:
+        writer.finish("timeout", str(e))
+        raise
+    except LinkError as e:
+        writer.finish("error", str(e))
+        raise
+    writer.finish()
+    return writer.doc
+
+
+def add_arguments(parser):
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--port", default=None, help="serial port of a serving board")
+    where.add_argument("--virtual", metavar="B", default=None,
+                       help="start a virtual board with profile B, deploy to it and benchmark it")
+    parser.add_argument("--micropython", default=None, help="interpreter of the virtual board")
+    parser.add_argument("--mpy", action="store_true", help="deploy .mpy files (with --virtual)")
+    parser.add_argument("--config", default=None,
+                        help="JSON object of TD3Config overrides for the learner benchmarked")
+    parser.add_argument("--suite", default="all",
+                        help="all, inference, learn, or benchmark names joined by commas")
+    parser.add_argument("--repeat", type=int, default=20, help="runs per benchmark (default 20)")
+    parser.add_argument("--out", default=None, help="output directory (default bench/results/B)")
+    parser.add_argument("--timeout-s", type=float, default=60.0,
+                        help="longest the board may stay silent, in seconds (default 60)")
+    parser.add_argument("--json", action="store_true", help="print results.json to stdout")
+
+
+def _log(text):
+    print(text, file=sys.stderr, flush=True)
+
+
+def run(args):
+    try:
+        names = suite_names(args.suite)
+        config = json.loads(args.config) if args.config else None
+    except ValueError as e:
+        _log("bench: %s" % e)
+        return 1
+    label = args.virtual or (Path(args.port).name if args.port else "board")
+    out_dir = Path(args.out or Path("bench/results") / label)
+    board = None
+    try:
+        if args.virtual:
+            profile = profile_or_defaults(args.virtual)
+            board = VirtualBoard.from_profile(profile, args.micropython).start()
+            _log("virtual board %s on %s" % (profile.name, board.port))
+            deploy.deploy(board.port, profile, compiled=args.mpy, config=config, log=_log)
+            transport = VirtualTransport(board=board)
+        else:
+            transport = SerialTransport(args.port or deploy.find_port())
+        with BoardLink(transport, timeout_s=args.timeout_s) as link:
+            hello = link.connect()
+            if config and not args.virtual:
+                link.reset(config=config)
+            _log("benchmarking %s: %s" % (label, board_summary(hello)))
+            doc = run_suite(link, names, args.repeat, out_dir, hello, label=label,
+                            timeout_s=args.timeout_s, log=_log)
+    except (BoardReset, BoardTimeout) as e:
+        _log("bench stopped: %s\nresults received before are in %s" % (e, out_dir / "results.json"))
+        return 2
+    except (LinkError, deploy.DeployError, VirtualBoardError) as e:
+        _log("bench failed: %s" % e)
+        return 1
+    finally:
+        if board is not None:
+            board.stop()
+    _log("wrote %s/results.{json,csv,md,png}" % out_dir)
+    if args.json:
+        print(json.dumps(doc, indent=1))
+    return 0
