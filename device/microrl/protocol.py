@@ -48,8 +48,9 @@ def parse(line, dropped_bytes, max_line_bytes):
     if not isinstance(request, dict):
         raise ProtocolError("a request must be a JSON object")
     request_id = request.get("id")
-    if isinstance(request_id, (dict, list)):
-        raise ProtocolError("id must be a string or a number")
+    if isinstance(request_id, (dict, list)) or (isinstance(request_id, float)
+                                                 and finite(request_id) is None):
+        raise ProtocolError("id must be a string or a finite number")
     if request.get("v") != VERSION:
         raise ProtocolError("unsupported protocol version %r, this board speaks %d"
                             % (request.get("v"), VERSION), request_id)

@@ -33,8 +33,10 @@ def _int_arg(request, name, default=None, low=None, high=None):
     value = request.get(name, default)
     if value is None or isinstance(value, bool) or not isinstance(value, int):
         raise ProtocolError("%s must be an integer, got %r" % (name, value), request.get("id"))
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise ProtocolError("%s must be in [%s, %s], got %d" % (name, low, high, value),
+    if high is None and low is not None and value < low:
+        raise ProtocolError("%s must be >= %d, got %d" % (name, low, value), request.get("id"))
+    if high is not None and not low <= value <= high:
+        raise ProtocolError("%s must be in [%d, %d], got %d" % (name, low, high, value),
                             request.get("id"))
     return value
 

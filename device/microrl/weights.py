@@ -122,7 +122,9 @@ def decode_chunk(text, expected_crc32):
     try:
         data = binascii.a2b_base64(text)
     except (ValueError, TypeError):
-        raise WeightsError("chunk is not valid base64")
+        data = b""
+    if not data:  # MicroPython skips characters outside the base64 alphabet instead of failing
+        raise WeightsError("chunk is empty or not valid base64")
     if crc32(data) != expected_crc32:
         raise WeightsError("chunk CRC32 mismatch: got %d, expected %r" % (crc32(data), expected_crc32))
     return data

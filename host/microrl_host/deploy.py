@@ -144,8 +144,7 @@ def deploy(port, profile, compiled=False, mode="serve", steps=None, seed=None, c
     if not start:
         return None
     if mode == "train":
-        log("training on the board (Ctrl-C stops mpremote, not the board)")
-        subprocess.run([sys.executable, "-m", "mpremote", "connect", port, "resume", "exec", _START])
+        _follow_training(port, log)
         return None
     mpremote(port, "exec", "--no-follow", _START)
     with BoardLink(SerialTransport(port), timeout_s=hello_timeout_s) as link:
@@ -154,6 +153,17 @@ def deploy(port, profile, compiled=False, mode="serve", steps=None, seed=None, c
         % (hello["implementation"], hello["version"], hello["ulab"], hello["float_bits"],
            hello["heap_free_bytes"], hello["microrl"]))
     return hello
+
+
+def _follow_training(port, log):
+    """Start main (train mode) and pass its progress lines to ``log`` until it saved the weights."""
+    log("training on the board; its progress lines follow")
+    cmd = [sys.executable, "-m", "mpremote", "connect", port, "resume", "exec", _START]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        for line in proc.stdout:
+            log(line.rstrip())
+    if proc.returncode != 0:
+        raise DeployError("training on the board failed (mpremote exit %d)" % proc.returncode)
 
 
 def find_port():

@@ -22,6 +22,8 @@ _CONSOLE_MARKERS = (b"MicroPython ", b"soft reboot", b"raw REPL; CTRL-B", b"Trac
                     b"Adafruit CircuitPython", b"Auto-reload", b"rst:0x", b"ESP-ROM:", b">>> ")
 _PROMPTS = (b">>> ", b"raw REPL; CTRL-B to exit\r\n>")
 _TAIL_S = 0.3  # how long to gather the rest of the console text for the error message
+_HELLO_RETRY_S = 1.0
+_RETRY_PAUSE_S = 0.1
 
 
 class BoardLink:
@@ -50,12 +52,24 @@ class BoardLink:
         self.transport.write(data)
 
     def connect(self, timeout_s=None):
-        """Synchronise with a running serve loop: drop stale input, end any half-written line (mpremote
-        leaves one behind), and say hello. Returns the hello reply."""
+        """Synchronise with the serve loop: drop stale input, end any half-written line (mpremote
+        leaves one behind), and say hello, again every second while the board is still booting
+        (input sent before it is up is lost). Returns the hello reply."""
+        timeout_s = self.timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + timeout_s
         self.transport.discard_input()
         self._pending.clear()
-        self.transport.write(b"\n")
-        return self.request("hello", timeout_s=timeout_s, _ready_ok=True)
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                self.transport.write(b"\n")
+                return self.request("hello", timeout_s=max(0.0, min(_HELLO_RETRY_S, remaining)),
+                                    _ready_ok=True)
+            except BoardTimeout as e:
+                if time.monotonic() + _RETRY_PAUSE_S >= deadline:
+                    raise BoardTimeout("no answer from %s to hello within %.1f s: is the board "
+                                       "serving?" % (self.transport.port, timeout_s)) from e
+                time.sleep(_RETRY_PAUSE_S)
 
     def request(self, cmd, timeout_s=None, on_event=None, _ready_ok=False, **args):
         """Send ``cmd`` with ``args`` (None values left out); the reply dict, or BoardError."""

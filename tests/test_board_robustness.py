@@ -1,0 +1,124 @@
+"""The serve loop survives bad input and busy periods; the host tells a silent board (BoardTimeout,
+within its timeout) from a reset one (BoardReset), and keeps every result received before a reset."""
+
+import json
+import random
+import time
+
+import pytest
+
+from boardkit import deployed_board, link_to
+from microrl_host.bench_runner import BENCHMARKS, run_suite
+from microrl_host.transport import BoardError, BoardReset, BoardTimeout
+
+
+@pytest.fixture(scope="module")
+def board():
+    with deployed_board() as b:
+        yield b
+
+
+def _error_reply(link, data):
+    """Send one line of raw bytes; the board's error reply about it."""
+    link.send_raw(data + b"\n")
+    reply = link.next_message(timeout_s=10)
+    assert reply["v"] == 1 and reply["ok"] is False, reply
+    return reply
+
+
+def test_bad_input_gets_error_replies_and_the_loop_serves_on(board):
+    rng = random.Random(7)
+    garbage = bytes(rng.choice([b for b in range(256) if b not in (3, 10)]) for _ in range(3000))
+    with link_to(board) as link:
+        malformed = _error_reply(link, b'{"v": 1, "id": 5, "cmd": ')
+        assert malformed["id"] is None and "malformed JSON" in malformed["error"]
+        unknown = _error_reply(link, b'{"v": 1, "id": 6, "cmd": "fly"}')
+        assert unknown["id"] == 6 and "unknown command 'fly'" in unknown["error"]
+        version = _error_reply(link, b'{"v": 9, "id": 7, "cmd": "hello"}')
+        assert version["id"] == 7 and "protocol version" in version["error"]
+        long_line = _error_reply(link, b"x" * 65536)
+        assert "line too long: 65536 bytes, at most 4096" in long_line["error"]
+        binary = _error_reply(link, garbage)
+        assert binary["id"] is None
+        with pytest.raises(BoardError, match="batch_size must be a positive integer") as err:
+            link.reset(config={"batch_size": 0})
+        assert err.value.error_type == "ValueError" and "Traceback" in err.value.board_traceback
+        with pytest.raises(BoardError, match="steps must be an integer"):
+            link.request("train", steps="many")
+        with pytest.raises(BoardError, match="not training"):
+            link.stop()
+        assert link.hello()["protocol"] == 1
+
+
+def test_command_during_training_is_busy_and_training_goes_on(board):
+    with link_to(board) as link:
+        link.send_raw(b'{"v": 1, "id": "run", "cmd": "train", "steps": 100000}\n')
+        first = link.next_message(timeout_s=10)
+        assert first["id"] == "run" and first["event"] == "episode"
+        link.send_raw(b'{"v": 1, "id": "h", "cmd": "hello"}\n')
+        link.send_raw(b"not json\n")
+        busy = []
+        while len(busy) < 2:
+            message = link.next_message(timeout_s=10)
+            if message.get("event") != "episode":
+                busy.append(message)
+        assert busy[0] == {"v": 1, "id": "h", "ok": False,
+                           "error": "busy: training (send stop to end it)"}
+        assert busy[1]["id"] is None and "malformed" in busy[1]["error"]
+        link.send_raw(b'{"v": 1, "id": "s", "cmd": "stop"}\n')
+        messages = []
+        while not messages or messages[-1].get("id") != "run" or "ok" not in messages[-1]:
+            messages.append(link.next_message(timeout_s=10))
+        assert {"v": 1, "id": "s", "ok": True, "stopping": True} in messages
+        final = messages[-1]
+        assert final["ok"] and final["stopped"] and 200 <= final["steps"] < 100000
+        assert link.hello()["learner"]["steps"] >= final["steps"]
+
+
+def test_silent_board_raises_timeout_within_its_timeout(board):
+    with link_to(board) as link:
+        board.pause()
+        try:
+            started = time.monotonic()
+            with pytest.raises(BoardTimeout, match="within 1.0 s"):
+                link.hello(timeout_s=1.0)
+            elapsed = time.monotonic() - started
+        finally:
+            board.resume()
+        assert 1.0 <= elapsed < 1.5
+        assert link.hello()["protocol"] == 1  # the late reply is skipped, the link goes on
+
+
+def test_reset_mid_run_is_reported_and_earlier_results_kept(tmp_path):
+    with deployed_board() as board, link_to(board) as link:
+        boots = board.boots
+
+        def reset_after_two(result):
+            if result["name"] == BENCHMARKS[1]:
+                board.reset()
+        with pytest.raises(BoardReset, match="restarted"):
+            run_suite(link, BENCHMARKS, 3, tmp_path, link.hello(), on_result=reset_after_two)
+        doc = json.loads((tmp_path / "results.json").read_text())
+        assert doc["status"] == "reset" and "restarted" in doc["error"]
+        assert [r["name"] for r in doc["results"]] == list(BENCHMARKS[:2])
+        assert board.boots == boots + 1
+        assert "reset" in (tmp_path / "results.md").read_text()
+        link.connect()  # the board booted into main.py again and serves
+        assert link.hello()["learner"] is None
+
+
+def test_ctrl_c_ends_the_loop_and_the_link_sees_the_repl(board):
+    with link_to(board) as link:
+        link.send_raw(b"\x03")
+        with pytest.raises(BoardReset, match="KeyboardInterrupt"):
+            link.hello(timeout_s=5)
+        board.reset()  # boot into main.py again for the other tests
+        link.connect(timeout_s=10)
+
+
+def test_vanished_port_is_a_reset():
+    with deployed_board() as board:
+        with link_to(board) as link:
+            board.stop()
+            with pytest.raises(BoardReset):
+                link.hello(timeout_s=5)
