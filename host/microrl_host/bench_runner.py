@@ -2,9 +2,10 @@
 
 ``--port P`` talks to a board already serving (after ``microrl deploy``); ``--virtual B`` starts a
 virtual board with profile B, deploys to it with mpremote and benchmarks it: the same code path, only
-the transport differs. Results go to ``--out`` (see bench_report.py); if the board resets or stops
-answering mid-run, every result received before stays in results.json and the run ends with a
-clear error (exit status 2).
+the transport differs. The suite starts from a fresh learner (a ``reset``, with the ``--config``
+overrides) and ``td3_update`` trains it. Results go to ``--out`` (see bench_report.py); if the board
+resets or stops answering mid-run, every result received before stays in results.json and the run
+ends with a clear error (exit status 2).
 """
 
 import json
@@ -111,9 +112,9 @@ def run(args):
         else:
             transport = SerialTransport(args.port or deploy.find_port())
         with BoardLink(transport, timeout_s=args.timeout_s) as link:
-            hello = link.connect()
-            if config and not args.virtual:
-                link.reset(config=config)
+            link.connect()
+            link.reset(config=None if args.virtual else config)  # a fresh learner to measure
+            hello = link.hello()
             _log("benchmarking %s: %s" % (label, board_summary(hello)))
             doc = run_suite(link, names, args.repeat, out_dir, hello, label=label,
                             timeout_s=args.timeout_s, log=_log)

@@ -1,0 +1,89 @@
+"""The commands as a user runs them: `microrl vboard` prints a port; mpremote, `microrl deploy` and
+`microrl bench --port` use it as they would a USB board; a reset mid-run leaves the results so far."""
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from boardkit import SMALL, cli, cli_argv
+
+
+@pytest.fixture
+def vboard_cli(tmp_path):
+    """`microrl vboard --flash DIR --json` running in the background; yields (info, process)."""
+    proc = subprocess.Popen(cli_argv("vboard", "--flash", tmp_path / "flash", "--json"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        info = json.loads(proc.stdout.readline())
+        yield info, proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+def mpremote(port, *args):
+    return subprocess.run([sys.executable, "-m", "mpremote", "connect", port, "resume"] + list(args),
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_mpremote_deploy_and_bench_against_vboard(vboard_cli, tmp_path):
+    info, proc = vboard_cli
+    port = info["port"]
+    assert port.startswith("/dev/") and info["heap_bytes"] == 8388608  # boards/unix.toml
+
+    out = mpremote(port, "exec", "import sys; print(sys.implementation.name, 6 * 7)")
+    assert out.returncode == 0 and out.stdout.split() == ["micropython", "42"], out.stderr
+
+    deployed = cli("deploy", "--port", port, "--board", "unix", "--mpy", "--config",
+                   json.dumps(SMALL), "--json")
+    assert deployed.returncode == 0, deployed.stderr
+    hello = json.loads(deployed.stdout)
+    assert hello["implementation"] == "micropython" and hello["protocol"] == 1
+    assert "mpy-cross -march=x64" in deployed.stderr
+    listing = sorted((tmp_path / "flash" / "microrl").iterdir())
+    assert listing and all(p.suffix == ".mpy" for p in listing)
+
+    out_dir = tmp_path / "bench"
+    bench = cli("bench", "--port", port, "--suite", "learn", "--repeat", 3, "--out", out_dir)
+    assert bench.returncode == 0, bench.stderr
+    doc = json.loads((out_dir / "results.json").read_text())
+    assert doc["status"] == "complete"
+    assert [r["name"] for r in doc["results"]] == ["td3_update", "replay_sample"]
+    assert doc["board"]["learner"]["config"]["batch_size"] == SMALL["batch_size"]
+
+    # mpremote takes the serving board back (Ctrl-C), like a USB board.
+    listed = mpremote(port, "fs", "ls", ":")
+    assert listed.returncode == 0 and "microrl.json" in listed.stdout, listed.stderr
+    assert proc.poll() is None
+
+
+def test_bench_reports_reset_and_keeps_results(tmp_path):
+    """A board that resets mid-run: exit status 2, a clear message, earlier results kept."""
+    code = """
+import json, sys, threading
+sys.path.insert(0, %r)
+from boardkit import deployed_board
+from microrl_host import bench_runner
+with deployed_board() as board:
+    original = bench_runner.run_suite
+    def run_suite(*args, **kwargs):
+        def on_result(result):
+            if result["name"] == "td3_update":
+                board.reset()
+        return original(*args, on_result=on_result, **kwargs)
+    bench_runner.run_suite = run_suite
+    parser = __import__("argparse").ArgumentParser()
+    bench_runner.add_arguments(parser)
+    sys.exit(bench_runner.run(parser.parse_args(["--port", board.port, "--repeat", "3",
+                                                 "--out", %r])))
+""" % (str(__import__("pathlib").Path(__file__).parent), str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "bench stopped: the board restarted" in proc.stderr
+    assert "results received before are in" in proc.stderr
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert doc["status"] == "reset"
+    assert [r["name"] for r in doc["results"]] == ["actor_forward", "td3_update"]
