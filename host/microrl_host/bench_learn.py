@@ -22,8 +22,7 @@ BENCH_DTYPE = np.float32  # float32 halves the matmul time; tests/test_mirror_td
 
 def bench_config(seed, steps):
     """The benchmark settings: the TD3Config defaults (64x64, batch 100) for `steps` env steps."""
-    return TD3Config(seed=seed, total_steps=steps, buffer_capacity=max(steps, 100),
-                     eval_every=1000, eval_episodes=10)
+    return TD3Config(seed=seed, total_steps=steps, eval_every=1000, eval_episodes=10)
 
 
 def run_one(seed, steps, dtype=BENCH_DTYPE):
