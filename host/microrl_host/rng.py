@@ -14,6 +14,8 @@ _MASK64 = (1 << 64) - 1
 _MASK32 = (1 << 32) - 1
 _TWO_PI = 2.0 * math.pi
 _U32_TO_UNIT = 2.0**-24  # uniform(): top 24 bits of a draw, exact in float32 and float64
+_U8, _U18, _U27, _U32, _U59 = (np.uint64(k) for k in (8, 18, 27, 32, 59))
+_U_MASK32 = np.uint64(_MASK32)
 
 
 def _normal_from_uniforms(u1, u2):
@@ -79,18 +81,26 @@ class Rng:
         """`count` outputs of `next_u32()` as a uint64 array, advancing the state past them."""
         self._grow_jump_tables(count)
         state = self.state
-        old = self._jump_a[:count] * np.uint64(state) + self._jump_c[:count]
+        old = self._jump_a[:count] * np.uint64(state)
+        old += self._jump_c[:count]
         self.state = (int(self._jump_a[count]) * state + int(self._jump_c[count])) & _MASK64
-        xorshifted = ((old >> np.uint64(18)) ^ old) >> np.uint64(27)
-        xorshifted &= np.uint64(_MASK32)
-        rot = old >> np.uint64(59)
-        rotated = (xorshifted >> rot) | (xorshifted << ((np.uint64(32) - rot) & np.uint64(31)))
-        rotated &= np.uint64(_MASK32)
-        return rotated
+        # XSH-RR: x = ((old >> 18) ^ old) >> 27 truncated to 32 bits, rotated right by old >> 59;
+        # the rotation shifts the 64-bit (x, x) pair and keeps the low 32 bits.
+        x = old >> _U18
+        x ^= old
+        x >>= _U27
+        x &= _U_MASK32
+        rot = old >> _U59
+        x |= x << _U32
+        x >>= rot
+        x &= _U_MASK32
+        return x
 
     def uniform_array(self, count):
         """`count` draws of `uniform()` as float64 (exact)."""
-        return (self.u32_array(count) >> np.uint64(8)).astype(np.float64) * _U32_TO_UNIT
+        u = self.u32_array(count)
+        u >>= _U8
+        return u.astype(np.float64) * _U32_TO_UNIT
 
     def normal_array(self, count):
         """`count` draws of `normal()` as float64 (2 * count uniforms, u1 then u2 per draw)."""
@@ -101,4 +111,7 @@ class Rng:
         """`count` draws of `below(n)` as an int64 array."""
         if not 0 < n <= _MASK32:
             raise ValueError(f"n must be in [1, 2**32), got {n}")
-        return ((self.u32_array(count) * np.uint64(n)) >> np.uint64(32)).astype(np.int64)
+        u = self.u32_array(count)
+        u *= np.uint64(n)
+        u >>= _U32
+        return u.astype(np.int64)

@@ -10,6 +10,8 @@ batches of 100 rows.
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from microrl_host.mlp import times_transpose
+
 
 def _stacked(first_view, second_view):
     """A (2, ...) view of two same-shaped views into one buffer (writeable, no copy)."""
@@ -37,52 +39,52 @@ class TwinMLP:
         self.dtype = first.dtype
         self.max_batch = first.max_batch
         pairs = lambda xs, ys: [_stacked(x, y) for x, y in zip(xs, ys)]  # noqa: E731
-        self.weights = pairs(first.weights, second.weights)
-        self.biases = pairs(first.biases, second.biases)
-        self.weight_grads = pairs(first.weight_grads, second.weight_grads)
-        self.bias_grads = pairs(first.bias_grads, second.bias_grads)
+        self.layers = pairs(first.layers, second.layers)  # (2, in + 1, out) views of [W; b]
+        self.layer_grads = pairs(first.layer_grads, second.layer_grads)
         batch, dtype = self.max_batch, self.dtype
-        self._outputs = [np.zeros((2, batch, s), dtype) for s in self.sizes[1:]]
-        self._masks = [np.zeros((2, batch, s), dtype) for s in self.sizes[1:-1]]
-        self._input_grads = [np.zeros((2, batch, s), dtype) for s in self.sizes[1:-1]]
+        self._input = np.ones((batch, self.sizes[0] + 1), dtype)
+        self._outputs = [np.ones((2, batch, s + 1), dtype) for s in self.sizes[1:]]
+        self._masks = [np.ones((2, batch, s + 1), dtype) for s in self.sizes[1:-1]]
+        self._input_grads = [np.zeros((2, batch, s + 1), dtype) for s in self.sizes[1:-1]]
         self._tanh_grad = np.zeros((2, batch, self.sizes[-1]), dtype)
-        self._inputs = [None] * (len(self.sizes) - 1)
         self._zero = dtype.type(0)
 
     def forward(self, x, n):
         """Both networks on the same input `x` (n, in): outputs (2, n, out), an internal view."""
-        last = len(self.weights) - 1
-        for k, (w, b) in enumerate(zip(self.weights, self.biases)):
-            self._inputs[k] = x
-            h = self._outputs[k][:, :n]
-            np.matmul(x, w, out=h)
-            np.add(h, b, out=h)
+        x_aug = self._input[:n]
+        x_aug[:, :-1] = x
+        last = len(self.layers) - 1
+        for k, layer in enumerate(self.layers):
+            h_aug = self._outputs[k][:, :n]
+            h = h_aug[:, :, :-1]
+            np.matmul(x_aug, layer, out=h)
             if k < last:
                 mask = self._masks[k][:, :n]
-                np.greater(h, self._zero, out=mask)
-                np.multiply(h, mask, out=h)
+                np.greater(h_aug, self._zero, out=mask)
+                np.multiply(h_aug, mask, out=h_aug)
             elif self.output_activation == "tanh":
                 np.tanh(h, out=h)
-            x = h
-        return x
+            x_aug = h_aug
+        return h
 
     def backward(self, dy, n):
         """Back-propagate dL/dy (2, n, out) and overwrite both networks' parameter gradients."""
         if self.output_activation == "tanh":
-            y = self._outputs[-1][:, :n]
+            y = self._outputs[-1][:, :n, :-1]
             dz = self._tanh_grad[:, :n]
             np.multiply(y, y, out=dz)
             np.subtract(1.0, dz, out=dz)
             np.multiply(dz, dy, out=dz)
         else:
             dz = dy
-        for k in range(len(self.weights) - 1, -1, -1):
-            x = self._inputs[k]
-            x_t = x.T if x.ndim == 2 else x.transpose(0, 2, 1)
-            np.matmul(x_t, dz, out=self.weight_grads[k])
-            np.add.reduce(dz, axis=1, keepdims=True, out=self.bias_grads[k])
+        for k in range(len(self.layers) - 1, -1, -1):
             if k > 0:
-                dx = self._input_grads[k - 1][:, :n]
-                np.matmul(dz, self.weights[k].transpose(0, 2, 1), out=dx)
-                np.multiply(dx, self._masks[k - 1][:, :n], out=dx)
-                dz = dx
+                x_aug_t = self._outputs[k - 1][:, :n].transpose(0, 2, 1)
+            else:
+                x_aug_t = self._input[:n].T
+            np.matmul(x_aug_t, dz, out=self.layer_grads[k])
+            if k > 0:
+                dx_aug = self._input_grads[k - 1][:, :n]
+                times_transpose(dz, self.layers[k], dx_aug)
+                np.multiply(dx_aug, self._masks[k - 1][:, :n], out=dx_aug)
+                dz = dx_aug[:, :, :-1]
