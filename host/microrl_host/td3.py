@@ -57,7 +57,6 @@ class TD3:
         self.buffer = ReplayBuffer(config.buffer_capacity, OBS_DIM, ACT_DIM, self.dtype)
         self.critic_updates = 0
         # Preallocated batch work space.
-        self._act_obs = np.zeros((1, OBS_DIM), self.dtype)
         self._next_obs_action = np.zeros((batch, OBS_DIM + ACT_DIM), self.dtype)
         self._obs_action_pi = np.zeros((batch, OBS_DIM + ACT_DIM), self.dtype)
         self._smoothing = np.zeros((batch, 1), self.dtype)
@@ -73,8 +72,7 @@ class TD3:
         config = self.config
         if step < config.learning_starts:
             return 2.0 * rng.uniform() - 1.0
-        self._act_obs[0] = obs
-        a = float(self.actor.forward(self._act_obs, 1)[0, 0])
+        a = float(self.actor.forward(obs, 1)[0, 0])
         return min(max(a + config.exploration_noise * rng.normal(), -1.0), 1.0)
 
     def train_step(self, rng):
@@ -93,7 +91,8 @@ class TD3:
         obs, _action, reward, next_obs, done = self.buffer.sample(rng, batch)
         obs_action = self.buffer.obs_action
         self._obs = obs
-        # Target policy smoothing: a' = clip(actor_target(s') + clip(0.2 N, -0.5, 0.5), -1, 1).
+        # Target policy smoothing: a' = clip(actor_target(s') + clip(policy_noise N(0, 1),
+        # -noise_clip, noise_clip), -1, 1), one normal per row.
         smoothing = self._smoothing
         np.multiply(rng.normal_array(batch).reshape(batch, 1), config.policy_noise, out=smoothing)
         _clip(smoothing, config.noise_clip)
