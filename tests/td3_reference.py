@@ -13,7 +13,7 @@ import torch
 NETWORKS = ("actor", "critic1", "critic2", "actor_target", "critic1_target", "critic2_target")
 
 
-def _build(arrays, output_activation):
+def build_network(arrays, output_activation):
     """nn.Sequential of Linear + ReLU ..., Linear (+ Tanh) with the given weights, float64."""
     layers = []
     count = len(arrays) // 2
@@ -53,7 +53,7 @@ def reference_update(config, weights, batches):
     batches: list of dicts with obs (B, 3), action (B, 1), reward (B,), next_obs (B, 3), done (B,)
         and noise (B,), the standard normals drawn for the target policy smoothing.
     """
-    nets = {name: _build(weights[name], "tanh" if name.startswith("actor") else "linear")
+    nets = {name: build_network(weights[name], "tanh" if name.startswith("actor") else "linear")
             for name in NETWORKS}
     betas = (config.adam_beta1, config.adam_beta2)
     actor_opt = torch.optim.Adam(nets["actor"].parameters(), lr=config.actor_lr, betas=betas,

@@ -9,7 +9,7 @@ import torch
 from microrl_host.mlp import MLP, parameter_count
 from microrl_host.rng import Rng
 from microrl_host.twin import TwinMLP
-from td3_reference import _build
+from td3_reference import build_network
 
 SIZES = (4, 7, 5, 2)
 
@@ -75,7 +75,7 @@ def test_forward_and_gradients_match_torch_autograd(activation):
     dy = _batch(100, 1, 6)
     y = net.forward(x, 100).copy()
     dx = net.backward(dy, 100).copy()
-    reference = _build(net.get_weights(), activation)
+    reference = build_network(net.get_weights(), activation)
     xt = torch.from_numpy(x.copy()).requires_grad_(True)
     yt = reference(xt)
     (yt * torch.from_numpy(dy)).sum().backward()
