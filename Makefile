@@ -9,7 +9,7 @@ export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: setup test test-fast sim bench-learn bench mpy clean
+.PHONY: setup test test-fast sim bench-learn bench-boards mpy clean
 
 setup: $(STAMP_SETUP)
 
@@ -34,6 +34,9 @@ sim: $(STAMP_SETUP)
 
 bench-learn: $(STAMP_SETUP)
 	$(VENV)/bin/microrl bench-learn --out bench/results
+
+bench-boards: $(STAMP_SETUP)
+	$(VENV)/bin/microrl bench-boards --out bench/results
 
 mpy: $(STAMP_SETUP)
 	$(VENV)/bin/microrl mpy --out build/mpy

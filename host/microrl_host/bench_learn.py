@@ -110,15 +110,23 @@ def _plot(runs, path):
     plt.close(fig)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser):
     parser.add_argument("--out", default="bench/results", help="output directory")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--steps", type=int, default=10000)
     parser.add_argument("--no-repeat-check", action="store_true",
                         help="skip rerunning the first seed to check it reproduces")
-    args = parser.parse_args(argv)
+
+
+def run(args):
     run_bench_learn(args.out, tuple(args.seeds), args.steps, not args.no_repeat_check)
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
