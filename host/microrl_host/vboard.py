@@ -27,9 +27,11 @@ from pathlib import Path
 from microrl_host import boards
 
 # Run by the CPython that starts each power-on: make the pty the controlling terminal (so that
-# Ctrl-C reaches the interpreter as SIGINT), then become the interpreter.
-_LAUNCH = ("import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
-           "os.execv(sys.argv[1], sys.argv[1:])")
+# Ctrl-C reaches the interpreter as SIGINT), then become the interpreter. SIGINT is ignored until
+# the interpreter runs code and installs its own handler: a Ctrl-C that arrives while it is still
+# starting (mpremote sends one first thing) must not kill it.
+_LAUNCH = ("import fcntl, os, signal, sys, termios; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+           "fcntl.ioctl(0, termios.TIOCSCTTY, 0); os.execv(sys.argv[1], sys.argv[1:])")
 _RELAY_BYTES = 4096
 _POLL_S = 0.05
 DEFAULT_HEAP_BYTES = 2 * 1024 * 1024  # the unix port's own default
