@@ -37,7 +37,7 @@ def test_bad_input_gets_error_replies_and_the_loop_serves_on(board):
         version = _error_reply(link, b'{"v": 9, "id": 7, "cmd": "hello"}')
         assert version["id"] == 7 and "protocol version" in version["error"]
         long_line = _error_reply(link, b"x" * 65536)
-        assert "line too long: 65536 bytes, at most 4096" in long_line["error"]
+        assert "line too long: 65536 bytes, at most 2048" in long_line["error"]
         binary = _error_reply(link, garbage)
         assert binary["id"] is None
         with pytest.raises(BoardError, match="batch_size must be a positive integer") as err:

@@ -4,7 +4,9 @@ A benchmark is a setup function ``setup(trainer, rng) -> (run, stable)``: ``run(
 once and returns a result; when ``stable``, every run must return the first run's result, and a
 change raises BenchError (a benchmark whose work changes is measuring something else). ``measure``
 runs once to warm up, then ``repeat`` times, each after a garbage collection taken outside the timed
-span, and reports the median, min and max microseconds and the heap bytes one run allocated.
+span, and reports the median, min and max microseconds and the heap bytes one run allocated (the
+most over the runs: a collection during a run, which happens when a run needs more than the free
+heap, can only hide allocation; ``heap_free_bytes`` says how much was free before a run).
 
 The benchmarks use the session's learner: ``td3_update`` trains it (one update per run) and
 ``replay_sample`` overwrites its minibatch; both first fill the replay buffer with random
@@ -110,26 +112,32 @@ def measure(name, trainer, rng, repeat):
         raise BenchError("repeat must be a positive integer, got %r" % (repeat,))
     run, stable = setup(trainer, rng)
     durations_us = [0] * repeat
-    allocs = [0] * repeat
+    alloc_bytes = 0
+    free_bytes = None
     first = run()
     for i in range(repeat):
         gc.collect()
+        if _mem_alloc is not None:
+            free = gc.mem_free()
+            if free_bytes is None or free < free_bytes:
+                free_bytes = free
         a0 = _mem_alloc() if _mem_alloc is not None else 0
         t0 = ticks_us()
         result = run()
         t1 = ticks_us()
         a1 = _mem_alloc() if _mem_alloc is not None else 0
         durations_us[i] = ticks_diff(t1, t0)
-        allocs[i] = a1 - a0
+        if a1 - a0 > alloc_bytes:
+            alloc_bytes = a1 - a0
         if stable and result != first:
             raise BenchError("%s changed its result: %r then %r" % (name, first, result))
     durations_us.sort()
-    allocs.sort()
     return {
         "name": name,
         "repeat": repeat,
         "median_us": _median(durations_us),
         "min_us": durations_us[0],
         "max_us": durations_us[-1],
-        "alloc_bytes": _median(allocs) if _mem_alloc is not None else None,
+        "alloc_bytes": alloc_bytes if _mem_alloc is not None else None,
+        "heap_free_bytes": free_bytes,
     }

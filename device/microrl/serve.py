@@ -23,7 +23,7 @@ from .rng import Rng
 from .sysinfo import describe, heap
 from .train import Trainer, evaluate
 
-MAX_LINE_BYTES = 4096
+MAX_LINE_BYTES = 2048  # a set_weights chunk of 768 bytes is a line of about 1.1 KB
 CHUNK_BYTES = 768  # raw bytes per get_weights chunk: 1024 base64 characters
 _MAX_CHUNK_BYTES = 2048
 _BENCH_STREAM = 3  # Rng stream of the benchmarks' random draws (0: training, 1: evaluation)

@@ -34,6 +34,7 @@ class BoardLink:
         self.timeout_s = timeout_s
         self._next_id = 1
         self._pending = bytearray()
+        self.board = None  # the hello reply of the last connect()
         self.noise = []  # lines that were neither protocol messages nor firmware output
 
     def close(self):
@@ -63,8 +64,9 @@ class BoardLink:
             remaining = deadline - time.monotonic()
             try:
                 self.transport.write(b"\n")
-                return self.request("hello", timeout_s=max(0.0, min(_HELLO_RETRY_S, remaining)),
-                                    _ready_ok=True)
+                self.board = self.request("hello", _ready_ok=True,
+                                          timeout_s=max(0.0, min(_HELLO_RETRY_S, remaining)))
+                return self.board
             except BoardTimeout as e:
                 if time.monotonic() + _RETRY_PAUSE_S >= deadline:
                     raise BoardTimeout("no answer from %s to hello within %.1f s: is the board "
@@ -205,6 +207,10 @@ class BoardLink:
 
     def set_weights(self, blob, chunk_bytes=CHUNK_BYTES, timeout_s=None):
         """Send a weights blob in CRC-checked chunks; the board applies it after the last one."""
+        max_line_bytes = (self.board or {}).get("max_line_bytes", 2048)
+        if 4 * ((chunk_bytes + 2) // 3) + 200 > max_line_bytes:
+            raise ValueError("chunk_bytes %d makes lines longer than the board's %d bytes"
+                             % (chunk_bytes, max_line_bytes))
         reply = None
         for offset in range(0, len(blob), chunk_bytes):
             data = bytes(blob[offset:offset + chunk_bytes])

@@ -238,6 +238,9 @@ def _interrupt(signum, frame):
 def add_arguments(parser):
     parser.add_argument("--board", default="unix", help="board profile in boards/ (default unix)")
     parser.add_argument("--micropython", default=None, help="unix micropython interpreter to run")
+    parser.add_argument("--heap-bytes", type=int, default=None,
+                        help="heap size instead of the profile's (objects on the 64-bit unix port "
+                             "are about twice their size on a 32-bit board)")
     parser.add_argument("--flash", default=None,
                         help="directory acting as the board's flash (default: a temporary one)")
     parser.add_argument("--json", action="store_true", help="print the port as a JSON line")
@@ -246,6 +249,8 @@ def add_arguments(parser):
 def run(args):
     profile = profile_or_defaults(args.board)
     board = VirtualBoard.from_profile(profile, args.micropython, args.flash)
+    if args.heap_bytes:
+        board.heap_bytes = args.heap_bytes
     board.start()
     signal.signal(signal.SIGTERM, _interrupt)
     try:
