@@ -1,6 +1,7 @@
 """Bounded line input from the USB serial (stdin) for the command loop.
 
-Bytes are gathered one at a time into a single preallocated buffer, so a line costs no heap until it
+A line ends at \n or \r (so \r\n gives an extra blank line, which the loop ignores). Bytes are
+gathered one at a time into a single preallocated buffer, so a line costs no heap until it
 is complete, and a line longer than the buffer (a 64 KB line, binary garbage without a newline for a
 while) is counted and dropped instead of exhausting the heap. Where the port can poll stdin
 (``select.poll`` / ``uselect``, or CircuitPython's ``supervisor.runtime.serial_bytes_available``)
@@ -29,6 +30,7 @@ except ImportError:  # not CircuitPython
     supervisor = None
 
 _NL = 10
+_CR = 13
 _CTRL_C = 3
 
 
@@ -88,7 +90,7 @@ class LineReader:
                 self._n = 0
                 self._dropped = 0
                 raise KeyboardInterrupt
-            if b == _NL:
+            if b == _NL or b == _CR:  # \n, \r\n, and \r from a terminal's Enter key
                 line = bytes(self._buf[:self._n])
                 self.dropped_bytes = self._dropped
                 self._n = 0
