@@ -5,27 +5,19 @@ The script gets ``device/`` on its import path and must print one JSON document 
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from microrl_host.vboard import default_micropython
+
 REPO = Path(__file__).resolve().parent.parent
 DEVICE_DIR = REPO / "device"
-_VENV_MICROPYTHON = Path(sys.executable).parent / "micropython"
 
 
 def micropython_path():
     """The interpreter under test: $MICROPYTHON, else the venv's, else the one on PATH."""
-    chosen = os.environ.get("MICROPYTHON")
-    if chosen:
-        return chosen
-    if _VENV_MICROPYTHON.exists():
-        return str(_VENV_MICROPYTHON)
-    found = shutil.which("micropython")
-    if not found:
-        raise RuntimeError("no micropython interpreter: run `make setup` or set MICROPYTHON")
-    return found
+    return default_micropython()
 
 
 def run_device(body, engine="micropython", heap=None, backend=None, float_bits=None,

@@ -20,6 +20,7 @@ from microrl_host import footprint, mpy, plots
 from microrl_host.boards import load_profile
 from microrl_host.config import TD3Config
 from microrl_host.pendulum import DT_S, MAX_TORQUE_NM, Pendulum
+from microrl_host.vboard import VirtualBoardError, default_micropython
 
 DEVICE_DIR = Path(__file__).resolve().parents[2] / "device"
 DRIVER = Path(__file__).resolve().parent / "sim_driver.py"
@@ -110,17 +111,16 @@ def run_numpy(config, profile, progress):
 
 
 def find_micropython(path):
-    """The interpreter to run: --micropython PATH, else the one installed beside this Python."""
+    """The interpreter to run: --micropython PATH, else the virtual board's default one."""
     if path:
         resolved = shutil.which(path) or (path if os.path.isfile(path) else None)
         if not resolved:
             raise SimError("MicroPython interpreter not found: %s" % path)
         return resolved
-    beside = Path(sys.executable).parent / "micropython"
-    found = str(beside) if beside.exists() else shutil.which("micropython")
-    if not found:
-        raise SimError("no micropython interpreter: run `make setup` or pass --micropython PATH")
-    return found
+    try:
+        return default_micropython()
+    except VirtualBoardError as e:
+        raise SimError(str(e)) from None
 
 
 def has_ulab(micropython):
