@@ -23,7 +23,17 @@ _FIELDS = (
     ("eval_every", 1000, "steps between deterministic evaluations (0: only at the end)"),
     ("eval_episodes", 10, "episodes per deterministic evaluation"),
     ("seed", 0, "seed of the random generator"),
+    ("replay", "float", "replay storage: float (float32 rows) or compressed (int16, 10 bytes a step)"),
+    ("act_int8", False, "explore with an int8 copy of the actor, refreshed at each actor update"),
+    ("prioritized", False, "prioritized replay on a K-ary sum tree instead of uniform sampling"),
+    ("per_alpha", 0.6, "priority exponent: P(i) ~ p_i ** alpha"),
+    ("per_beta", 0.4, "importance-sampling exponent of the weights (N P(i)) ** -beta"),
+    ("per_k", 4, "fan-out of the sum tree: 2, 4, 8 or 16"),
+    ("per_eps", 1e-3, "added to |TD error| so that no priority is zero"),
 )
+
+REPLAYS = ("float", "compressed")
+SUM_TREE_FANOUTS = (2, 4, 8, 16)
 
 _POSITIVE_INTS = ("batch_size", "buffer_capacity", "policy_delay", "episode_steps",
                   "total_steps", "eval_episodes")
@@ -79,3 +89,16 @@ class TD3Config:
             v = getattr(self, name)
             if not 0.0 <= v < 1.0:
                 raise ValueError("%s must be in [0, 1), got %r" % (name, v))
+        if self.replay not in REPLAYS:
+            raise ValueError("replay must be one of %s, got %r" % (", ".join(REPLAYS), self.replay))
+        for name in ("act_int8", "prioritized"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError("%s must be true or false, got %r" % (name, getattr(self, name)))
+        if self.per_k not in SUM_TREE_FANOUTS:
+            raise ValueError("per_k must be one of 2, 4, 8, 16, got %r" % (self.per_k,))
+        for name in ("per_alpha", "per_beta"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+                raise ValueError("%s must be in [0, 1], got %r" % (name, v))
+        if not isinstance(self.per_eps, (int, float)) or not self.per_eps > 0.0:
+            raise ValueError("per_eps must be > 0, got %r" % (self.per_eps,))

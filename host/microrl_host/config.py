@@ -5,6 +5,9 @@ Names follow the TD3 paper and CleanRL's `td3_continuous_action.py`.
 
 from dataclasses import asdict, dataclass, fields
 
+REPLAYS = ("float", "compressed")
+SUM_TREE_FANOUTS = (2, 4, 8, 16)
+
 
 @dataclass
 class TD3Config:
@@ -29,6 +32,13 @@ class TD3Config:
     eval_every: int = 1000  # env steps between deterministic evaluations (0: never)
     eval_episodes: int = 10  # episodes per evaluation
     seed: int = 0  # seed of the training generator Rng(seed, 0) and of evaluation Rng(seed, 1)
+    replay: str = "float"  # replay storage: "float" (float32 rows) or "compressed" (int16, 10 B/step)
+    act_int8: bool = False  # explore with an int8 copy of the actor, refreshed at each actor update
+    prioritized: bool = False  # prioritized replay on a K-ary sum tree instead of uniform sampling
+    per_alpha: float = 0.6  # priority exponent: P(i) ~ p_i ** alpha
+    per_beta: float = 0.4  # importance-sampling exponent of the weights (N P(i)) ** -beta
+    per_k: int = 4  # fan-out of the sum tree: 2, 4, 8 or 16
+    per_eps: float = 1e-3  # added to |TD error| so that no priority is zero
 
     def __post_init__(self):
         self.actor_hidden = tuple(self.actor_hidden)
@@ -66,6 +76,19 @@ class TD3Config:
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+        if self.replay not in REPLAYS:
+            raise ValueError(f"replay must be one of {', '.join(REPLAYS)}, got {self.replay!r}")
+        for name in ("act_int8", "prioritized"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.per_k not in SUM_TREE_FANOUTS:
+            raise ValueError(f"per_k must be one of 2, 4, 8, 16, got {self.per_k!r}")
+        for name in ("per_alpha", "per_beta"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+        if not self.per_eps > 0.0:
+            raise ValueError(f"per_eps must be > 0, got {self.per_eps!r}")
 
     @classmethod
     def from_dict(cls, d):
