@@ -10,6 +10,7 @@ from math import sqrt as _sqrt, tanh as _tanh
 
 _typecode = "f"
 _itemsize = 4
+_ITEMSIZE = {"b": 1, "h": 2, "f": 4, "d": 8}
 
 
 def init(typecode):
@@ -24,7 +25,7 @@ def zeros(typecode, count, source=None):
     Passing one shared source when allocating many equal arrays keeps the heap free of the freed
     bytearray beside every array: a heap of such holes cannot serve the next, larger, request.
     """
-    nbytes = (4 if typecode == "f" else 8) * count
+    nbytes = _ITEMSIZE[typecode] * count
     if source is not None and len(source) == nbytes:
         return array(typecode, source)
     return array(typecode, bytearray(nbytes))

@@ -35,7 +35,8 @@ class ReplayBuffer:
         self._chunks = [zeros("f", _ROW * min(_CHUNK_ROWS, capacity - start), source)
                         for start in range(0, capacity, _CHUNK_ROWS)]
 
-    def add(self, obs, action, reward, next_obs, done):
+    def add(self, obs, action, reward, next_obs, done, episode_end=False):
+        """Store one transition (``episode_end`` is for the compressed layout; rows need not know)."""
         d = self._chunks[self._next // _CHUNK_ROWS]
         base = (self._next % _CHUNK_ROWS) * _ROW
         for j in range(OBS_DIM):

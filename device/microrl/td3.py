@@ -23,7 +23,11 @@ class TD3:
         actor_sizes = (OBS_DIM,) + tuple(c.actor_hidden) + (ACT_DIM,)
         critic_sizes = (OBS_DIM + ACT_DIM,) + tuple(c.critic_hidden) + (1,)
         # The replay buffer is the largest allocation: take it while the heap is least fragmented.
-        self.buffer = ReplayBuffer(c.buffer_capacity)
+        if c.replay == "compressed":
+            from .compressed import CompressedReplay
+            self.buffer = CompressedReplay(c.buffer_capacity)
+        else:
+            self.buffer = ReplayBuffer(c.buffer_capacity)
         self.actor = MLP(actor_sizes, "tanh", n, rng)
         self.critic1 = MLP(critic_sizes, "linear", n, rng)
         self.critic2 = MLP(critic_sizes, "linear", n, rng, share=self.critic1)

@@ -44,11 +44,12 @@ class Trainer:
         for j in range(OBS_DIM):
             prev[j] = obs[j]
         r = env.step(a * MAX_TORQUE_NM)
-        agent.buffer.add(prev, a, r, obs, 0.0)
-        self.episode_return += r
         self._episode_steps += 1
+        last = self._episode_steps == c.episode_steps
+        agent.buffer.add(prev, a, r, obs, 0.0, last)
+        self.episode_return += r
         finished = None
-        if self._episode_steps == c.episode_steps:
+        if last:
             finished = self.episode_return
             self.episodes += 1
             self.obs = env.reset(self.rng)

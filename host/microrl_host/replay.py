@@ -32,8 +32,8 @@ class ReplayBuffer:
         self._rows32 = np.zeros((0, width), np.float32)
         self._rows = np.zeros((0, width), self.dtype)
 
-    def add(self, obs, action, reward, next_obs, done):
-        """Store one transition, overwriting the oldest once full."""
+    def add(self, obs, action, reward, next_obs, done, episode_end=False):
+        """Store one transition, overwriting the oldest once full (`episode_end` is not needed)."""
         row = self._table[self._next]
         c_obs, c_act, c_rew, c_next, c_done = self._cols
         row[c_obs] = obs

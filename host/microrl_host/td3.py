@@ -9,6 +9,7 @@ always stepped together) share one Adam, which is element for element the two Ad
 import numpy as np
 
 from microrl_host.adam import Adam
+from microrl_host.compressed import CompressedReplayBuffer
 from microrl_host.mlp import MLP, parameter_count
 from microrl_host.replay import ReplayBuffer
 from microrl_host.twin import TwinMLP
@@ -54,7 +55,8 @@ class TD3:
                                     config.actor_lr, *adam)
         self.critic_optimizer = Adam(self.params[n_actor:], self.grads[n_actor:],
                                      config.critic_lr, *adam)
-        self.buffer = ReplayBuffer(config.buffer_capacity, OBS_DIM, ACT_DIM, self.dtype)
+        replay_class = CompressedReplayBuffer if config.replay == "compressed" else ReplayBuffer
+        self.buffer = replay_class(config.buffer_capacity, OBS_DIM, ACT_DIM, self.dtype)
         self.critic_updates = 0
         # Preallocated batch work space.
         self._next_obs_action = np.zeros((batch, OBS_DIM + ACT_DIM), self.dtype)

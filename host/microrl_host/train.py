@@ -56,11 +56,12 @@ def train(config, dtype=np.float64, on_episode=None, on_eval=None):
     for step in range(config.total_steps):
         a = agent.act(obs, rng, step)
         next_obs, r = env.step(a * MAX_TORQUE_NM)
-        add(obs, a, r, next_obs, 0.0)
+        ep_step += 1
+        last = ep_step == config.episode_steps
+        add(obs, a, r, next_obs, 0.0, last)
         ep_return += r
         obs = next_obs
-        ep_step += 1
-        if ep_step == config.episode_steps:
+        if last:
             episode_returns.append(ep_return)
             if on_episode is not None:
                 on_episode(len(episode_returns) - 1, ep_return)

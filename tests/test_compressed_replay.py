@@ -1,0 +1,158 @@
+"""Compressed replay: quantization error, episode bookkeeping, device against mirror, learning runs."""
+
+import json
+
+import numpy as np
+import pytest
+
+from devicerun import run_device
+from microrl_host.compressed import (ACTION_STEP, OBS_STEP, REWARD_STEP,
+                                     CompressedReplayBuffer)
+from microrl_host.config import TD3Config as MirrorConfig
+from microrl_host.rng import Rng as MirrorRng
+from microrl_host.train import train as mirror_train
+
+
+def _steps(count, seed, episode_steps):
+    """Seeded pendulum-like steps covering every field's whole range, with episode ends."""
+    gen = np.random.default_rng(seed)
+    th = gen.uniform(-np.pi, np.pi, count)
+    rows = []
+    for t in range(count):
+        obs = [float(np.cos(th[t])), float(np.sin(th[t])), float(gen.uniform(-8, 8))]
+        nxt = [0.0, 0.0, 0.0]
+        rows.append((obs, float(gen.uniform(-1, 1)), float(gen.uniform(-16.3, 0)), nxt, 0.0,
+                     (t + 1) % episode_steps == 0))
+    for t in range(count - 1):
+        rows[t] = rows[t][:3] + (rows[t + 1][0],) + rows[t][4:]
+    return rows
+
+
+def test_round_trip_within_half_a_step_per_field():
+    rows = _steps(3000, 1, 50)
+    buf = CompressedReplayBuffer(4000)
+    for row in rows:
+        buf.add(*row)
+    idx = np.arange(len(rows) - 1)
+    idx = idx[buf.sampleable_mask()[idx]]
+    obs, action, reward, next_obs, done = buf.decode(idx)
+    src = [rows[i] for i in idx]
+    err_obs = np.abs(obs - np.array([r[0] for r in src])).max(axis=0)
+    err_next = np.abs(next_obs - np.array([r[3] for r in src])).max(axis=0)
+    err_act = np.abs(action[:, 0] - np.array([r[1] for r in src])).max()
+    err_rew = np.abs(reward[:, 0] - np.array([r[2] for r in src])).max()
+    print("max error / step: obs", err_obs / OBS_STEP, "action", err_act / ACTION_STEP,
+          "reward", err_rew / REWARD_STEP)
+    slack = 1 + 1e-9
+    assert np.all(err_obs <= 0.5 * OBS_STEP * slack)
+    assert np.all(err_next <= 0.5 * OBS_STEP * slack)
+    assert err_act <= 0.5 * ACTION_STEP * slack
+    assert err_rew <= 0.5 * REWARD_STEP * slack
+    assert err_obs[2] > 0.3 * OBS_STEP[2]  # the data really exercised the rounding
+    assert not done.any()
+
+
+def test_last_step_of_an_episode_and_the_newest_are_never_sampled():
+    buf = CompressedReplayBuffer(100)
+    for row in _steps(60, 2, 20):
+        buf.add(*row)
+    mask = buf.sampleable_mask()
+    assert mask.shape == (60,)
+    assert list(np.flatnonzero(~mask)) == [19, 39, 59]
+    idx = buf.draw(MirrorRng(4), 5000)
+    assert not np.isin(idx, [19, 39, 59]).any()
+    counts = np.bincount(idx, minlength=60)[mask]
+    assert counts.min() > 40  # every other slot drawn, about 5000 / 57 = 88 times
+
+
+def test_ring_overwrite_keeps_successors_and_terminal_steps():
+    buf = CompressedReplayBuffer(10)
+    rows = _steps(25, 3, 7)
+    rows[22] = rows[22][:4] + (1.0, True)  # a terminal step: done = 1, the episode ends
+    for row in rows:
+        buf.add(*row)
+    mask = buf.sampleable_mask()
+    # Slots hold steps 20..24 at 0..4 and 15..19 at 5..9; step 20 ends an episode (21 % 7 == 0),
+    # step 22 is terminal (sampleable), step 24 is the newest, step 19 precedes step 20.
+    assert list(np.flatnonzero(~mask)) == [0, 4]
+    obs, _, _, next_obs, done = buf.decode(np.array([2, 9]))
+    assert done[:, 0].tolist() == [1.0, 0.0]
+    np.testing.assert_allclose(next_obs[1], rows[20][0], atol=OBS_STEP.max())
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="capacity"):
+        CompressedReplayBuffer(1)
+    buf = CompressedReplayBuffer(10)
+    with pytest.raises(ValueError, match="holds 0 steps"):
+        buf.sample(MirrorRng(0), 4)
+    for t in range(3):
+        buf.add([1.0, 0.0, 0.0], 0.0, -1.0, [1.0, 0.0, 0.0], 0.0, True)  # one-step episodes
+    with pytest.raises(ValueError, match="no sampleable transition"):
+        buf.sample(MirrorRng(0), 4)
+
+
+DEVICE_SAMPLE = """
+from microrl.compressed import CompressedReplay
+from microrl.replay import Batch
+from microrl.backend import K
+from microrl.rng import Rng
+rows = json.loads(%r)
+buf = CompressedReplay(%d)
+for obs, a, r, nxt, done, end in rows:
+    buf.add(obs, a, r, nxt, done, end)
+batch = Batch(%d)
+rng = Rng(7)
+out = []
+for _ in range(3):
+    buf.sample(rng, %d, batch)
+    for m in (batch.obs, batch.sa, batch.reward, batch.done, batch.next_obs, batch.next_sa):
+        rows_, cols = K.shape(m)
+        out.append([K.get(m, i, j) for i in range(rows_) for j in range(cols)])
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("engine,backend", [("micropython", None), ("cpython", "python"),
+                                            ("cpython", "numpy")])
+def test_device_sampling_equals_mirror(engine, backend):
+    rows = _steps(700, 5, 40)
+    rows[300] = rows[300][:4] + (1.0, True)
+    capacity, batch = 500, 16
+    out = run_device(DEVICE_SAMPLE % (json.dumps(rows), capacity, batch, batch), engine=engine,
+                     backend=backend)
+    mirror = CompressedReplayBuffer(capacity)
+    for row in rows:
+        mirror.add(*row)
+    rng = MirrorRng(7)
+    for k in range(3):
+        obs, action, reward, next_obs, done = mirror.sample(rng, batch)
+        sa = np.hstack([obs, action])
+        nsa = np.hstack([next_obs, np.zeros((batch, 1))])
+        expect = (obs, sa, reward, done, next_obs)
+        for got, want in zip(out[6 * k:6 * k + 5], expect):
+            np.testing.assert_array_equal(np.array(got).reshape(want.shape), want)
+        got_nsa = np.array(out[6 * k + 5]).reshape(batch, 4)
+        np.testing.assert_array_equal(got_nsa[:, :3], nsa[:, :3])
+
+
+COMPRESSED_RUN = dict(actor_hidden=[8, 8], critic_hidden=[8, 8], batch_size=8, buffer_capacity=1500,
+                      learning_starts=400, total_steps=2000, eval_every=1000, eval_episodes=2,
+                      seed=3, replay="compressed")
+
+
+def test_whole_run_with_compressed_replay_micropython_equals_mirror():
+    out = run_device("""
+from microrl.config import TD3Config
+from microrl.train import train
+result = train(TD3Config(**%r))
+print(json.dumps({"episode_returns": result["episode_returns"],
+                  "eval_returns": result["eval_returns"]}))
+""" % (COMPRESSED_RUN,))
+    mirror = mirror_train(MirrorConfig(**COMPRESSED_RUN), dtype=np.float64)
+    assert len(out["episode_returns"]) == 10
+    diff = np.max(np.abs(np.subtract(out["episode_returns"], mirror["episode_returns"])))
+    print("max episode-return difference: %.2e" % diff)
+    np.testing.assert_allclose(out["episode_returns"], mirror["episode_returns"], atol=1e-3, rtol=0)
+    np.testing.assert_allclose([r for _, r in out["eval_returns"]],
+                               [r for _, r in mirror["eval_returns"]], atol=1e-3, rtol=0)
