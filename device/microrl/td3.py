@@ -48,6 +48,11 @@ class TD3:
         self._da = K.matrix(n, ACT_DIM)
         self._obs1 = K.matrix(1, OBS_DIM)
         self.critic_updates = 0
+        self.qactor = None  # act_int8: the int8 copy of the actor that explores
+        if c.act_int8:
+            from .qactor import QActor
+            self.qactor = QActor(actor_sizes)
+            self.qactor.refresh(self.actor)
 
     def policy(self, obs):
         """The deterministic action in [-1, 1] for one observation."""
@@ -61,12 +66,15 @@ class TD3:
         c = self.config
         if step < c.learning_starts:
             return 2.0 * rng.uniform() - 1.0
-        return _clip(self.policy(obs) + c.exploration_noise * rng.normal(), -1.0, 1.0)
+        a = self.policy(obs) if self.qactor is None else self.qactor.policy(obs)
+        return _clip(a + c.exploration_noise * rng.normal(), -1.0, 1.0)
 
     def train_step(self, rng):
         self.update_critic(rng)
         if self.critic_updates % self.config.policy_delay == 0:
             self.update_actor()
+            if self.qactor is not None:
+                self.qactor.refresh(self.actor)
             self.update_targets()
 
     # The algorithm's heart: clipped double-Q learning with target policy smoothing.

@@ -68,13 +68,21 @@ class TD3:
         self._dq_actor = np.full((batch, 1), -1.0 / batch, self.dtype)
         self._polyak_tmp = np.zeros(total, self.dtype)
         self._obs = None  # the batch observations of the last critic update
+        self.qactor = None  # act_int8: the int8 copy of the actor that explores
+        if config.act_int8:
+            from microrl_host.qactor import QActor
+            self.qactor = QActor(actor_sizes)
+            self.qactor.refresh(self.actor)
 
     def act(self, obs, rng, step):
         """Normalised action in [-1, 1]: uniform before `learning_starts`, then actor + noise."""
         config = self.config
         if step < config.learning_starts:
             return 2.0 * rng.uniform() - 1.0
-        a = float(self.actor.forward(obs, 1)[0, 0])
+        if self.qactor is not None:
+            a = self.qactor.policy(obs)
+        else:
+            a = float(self.actor.forward(obs, 1)[0, 0])
         return min(max(a + config.exploration_noise * rng.normal(), -1.0), 1.0)
 
     def train_step(self, rng):
@@ -84,6 +92,8 @@ class TD3:
         self.update_critic(rng)
         if self.critic_updates % self.config.policy_delay == 0:
             self.update_actor()
+            if self.qactor is not None:
+                self.qactor.refresh(self.actor)
             self.update_targets()
 
     def update_critic(self, rng):

@@ -1,0 +1,97 @@
+"""Mirror of the device's int8 acting actor (`device/microrl/qactor.py`), in numpy.
+
+Same arithmetic, operation for operation, in float64: per-layer symmetric int8 weights
+`q = floor(W * (127 / max|W|) + 127.5) - 127` with scale `max|W| / 127` and float biases; integer
+activations with one scale per vector, `round(x * Q / max|x|)` (half up), `Q = levels(fan_in)` so
+that every dot product is an integer below 2**24; a layer is `y = (x_q W_q) * ((max|x| / Q) * s_w)
++ b`, ReLU hidden, tanh out. The integer dot products are exact in float64 whatever order BLAS sums
+in, and the output tanh is `math.tanh`, the C library's, as on the device: `policy` equals the
+device's `QActor.policy` under a float64 MicroPython exactly.
+"""
+
+import math
+
+import numpy as np
+
+ACC_BOUND = 2 ** 24 - 1
+MAX_LEVEL = 32767
+
+
+def levels(fan_in):
+    """Largest activation level of a layer with `fan_in` inputs: fan_in * 127 * Q < 2**24."""
+    return min(ACC_BOUND // (127 * fan_in), MAX_LEVEL)
+
+
+def quantize_weights(w):
+    """(int8 array, scale) of a float matrix: round half up at 127 / max|w|, scale max|w| / 127."""
+    w = np.asarray(w, np.float64)
+    m = float(np.max(np.abs(w))) if w.size else 0.0
+    if not m > 0.0:
+        return np.zeros(w.shape, np.int8), 0.0
+    q = np.floor(w * (127.0 / m) + 127.5) - 127.0
+    return q.astype(np.int8), m / 127.0
+
+
+class QActor:
+    """`QActor(sizes)`; `refresh(mlp)` requantizes from a float `MLP`; `policy(obs)` -> float.
+
+    After a refresh: `weights_q[k]` (int8, (in, out)), `scales[k]`, `biases[k]` (float64, (out,))
+    and `levels[k]` (the input level of layer k) describe the network completely.
+    """
+
+    def __init__(self, sizes):
+        sizes = tuple(int(s) for s in sizes)
+        if len(sizes) < 2 or min(sizes) <= 0:
+            raise ValueError(f"sizes must be at least two positive ints, got {sizes!r}")
+        self.sizes = sizes
+        pairs = list(zip(sizes[:-1], sizes[1:]))
+        self.weights_q = [np.zeros((i, o), np.int8) for i, o in pairs]
+        self.scales = [0.0] * len(pairs)
+        self.biases = [np.zeros(o) for _, o in pairs]
+        self.levels = [levels(i) for i, _ in pairs]
+        self._weights_f = [np.zeros((i, o)) for i, o in pairs]  # the int8 values as BLAS floats
+        self._x = np.zeros(sizes[0])
+
+    def refresh(self, mlp):
+        """Requantize from `mlp` (its `weights[k]` (in, out) and `biases[k]` (1, out))."""
+        if tuple(mlp.sizes) != self.sizes:
+            raise ValueError(f"the network has sizes {tuple(mlp.sizes)}, this QActor {self.sizes}")
+        for k, (w, b) in enumerate(zip(mlp.weights, mlp.biases)):
+            self.set_layer(k, w, np.reshape(b, -1))
+
+    def set_layer(self, k, w, b):
+        """Quantize layer `k` from a float weight matrix (in, out) and bias vector (out,)."""
+        q, scale = quantize_weights(w)
+        self.weights_q[k][...] = q
+        self._weights_f[k][...] = q
+        self.scales[k] = scale
+        self.biases[k][...] = b
+
+    def policy(self, obs):
+        """The action in [-1, 1] for one observation."""
+        x = self._x
+        x[...] = obs
+        q = self.levels[0]
+        a = float(np.max(np.abs(x)))
+        if a > 0.0:
+            xq = np.floor(x * (q / a) + (q + 0.5)) - q
+            sx = a / q
+        else:
+            xq = np.zeros_like(x)
+            sx = 0.0
+        last = len(self.scales) - 1
+        for k in range(last + 1):
+            acc = xq @ self._weights_f[k]
+            c = sx * self.scales[k]
+            if k == last:
+                return math.tanh(float(acc[0]) * c + float(self.biases[k][0]))
+            y = acc * c + self.biases[k]
+            a = max(float(np.max(y)), 0.0)
+            q = self.levels[k + 1]
+            if a > 0.0:
+                xq = np.where(y > 0.0, np.floor(y * (q / a) + 0.5), 0.0)
+                sx = a / q
+            else:
+                xq = np.zeros_like(y)
+                sx = 0.0
+        raise AssertionError("unreachable")
