@@ -3,12 +3,16 @@
 The script gets ``device/`` on its import path and must print one JSON document as its last line.
 """
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+from microrl_host.mpy import compile_package
 from microrl_host.vboard import default_micropython
 
 REPO = Path(__file__).resolve().parent.parent
@@ -20,14 +24,32 @@ def micropython_path():
     return default_micropython()
 
 
+_compiled = {}
+
+
+def compiled_device_dir():
+    """A directory holding the device package compiled to .mpy (once per test process).
+
+    A board runs bytecode (``deploy --mpy`` or frozen firmware), so memory tests import this
+    rather than compiling the sources inside the measured heap."""
+    if "dir" not in _compiled:
+        out = Path(tempfile.mkdtemp(prefix="microrl-mpy-"))
+        atexit.register(shutil.rmtree, out, True)
+        compile_package(out)
+        _compiled["dir"] = out
+    return _compiled["dir"]
+
+
 def run_device(body, engine="micropython", heap=None, backend=None, float_bits=None,
-               timeout_s=600, args=()):
+               timeout_s=600, args=(), precompiled=False):
     """Run ``body`` with device/ importable; returns the parsed JSON of its last output line.
 
     ``engine``: "micropython" or "cpython"; ``backend``/``float_bits`` set MICRORL_BACKEND and
-    MICRORL_FLOAT_BITS; ``heap`` (e.g. "256K") limits the MicroPython heap.
+    MICRORL_FLOAT_BITS; ``heap`` (e.g. "256K") limits the MicroPython heap; ``precompiled``
+    imports the package from .mpy files instead of the sources.
     """
-    header = "import sys\nsys.path.insert(0, %r)\nimport json\n" % str(DEVICE_DIR)
+    package_dir = compiled_device_dir() if precompiled else DEVICE_DIR
+    header = "import sys\nsys.path.insert(0, %r)\nimport json\n" % str(package_dir)
     script = header + body
     env = dict(os.environ)
     env.pop("MICRORL_BACKEND", None)

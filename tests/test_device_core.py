@@ -224,7 +224,7 @@ print(json.dumps({"built": built_bytes, "trained": trained_bytes, "free": gc.mem
 
 
 def test_memory_fits_256k_heap_and_does_not_grow():
-    out = run_device(MEMORY_SCRIPT, heap="256K", float_bits=32)
+    out = run_device(MEMORY_SCRIPT, heap="256K", float_bits=32, precompiled=True)
     print("32x32 networks, batch 32, 2000-transition buffer:", out)
     assert out["updates"] == 200
     assert out["built"] < 256 * 1024

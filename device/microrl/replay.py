@@ -49,25 +49,32 @@ class ReplayBuffer:
         if self.size < self.capacity:
             self.size += 1
 
+    def sampleable(self, slot):
+        return slot < self.size
+
+    def draw(self, rng):
+        """A uniformly drawn row index."""
+        return rng.below(self.size)
+
+    def decode(self, k, batch, i):
+        """Copy row k into row i of ``batch``."""
+        set_ = K.set
+        d = self._chunks[k // _CHUNK_ROWS]
+        base = (k % _CHUNK_ROWS) * _ROW
+        for j in range(OBS_DIM):
+            v = d[base + j]
+            set_(batch.obs, i, j, v)
+            set_(batch.sa, i, j, v)
+            v = d[base + OBS_DIM + ACT_DIM + 1 + j]
+            set_(batch.next_obs, i, j, v)
+            set_(batch.next_sa, i, j, v)
+        set_(batch.sa, i, OBS_DIM, d[base + OBS_DIM])
+        set_(batch.reward, i, 0, d[base + OBS_DIM + ACT_DIM])
+        set_(batch.done, i, 0, d[base + _ROW - 1])
+
     def sample(self, rng, n, batch):
         """Fill the first n rows of ``batch`` with rows drawn uniformly with replacement."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        chunks = self._chunks
-        size = self.size
-        obs, sa, nobs, nsa = batch.obs, batch.sa, batch.next_obs, batch.next_sa
-        set_ = K.set
         for i in range(n):
-            k = rng.below(size)
-            d = chunks[k // _CHUNK_ROWS]
-            base = (k % _CHUNK_ROWS) * _ROW
-            for j in range(OBS_DIM):
-                v = d[base + j]
-                set_(obs, i, j, v)
-                set_(sa, i, j, v)
-                v = d[base + OBS_DIM + ACT_DIM + 1 + j]
-                set_(nobs, i, j, v)
-                set_(nsa, i, j, v)
-            set_(sa, i, OBS_DIM, d[base + OBS_DIM])
-            set_(batch.reward, i, 0, d[base + OBS_DIM + ACT_DIM])
-            set_(batch.done, i, 0, d[base + _ROW - 1])
+            self.decode(self.draw(rng), batch, i)

@@ -55,10 +55,18 @@ class ReplayBuffer:
             raise ValueError(f"batch must be in [1, capacity={self.capacity}], got {batch!r}")
         if self.size == 0:
             raise ValueError(f"cannot sample a batch of {batch} from an empty buffer")
+        return self.decode(rng.below_array(batch, self.size))
+
+    def sampleable_mask(self):
+        """Every stored row is a whole transition."""
+        return np.ones(self.size, bool)
+
+    def decode(self, idx):
+        """Rows `idx` as views (obs, action, reward, next_obs, done) of the batch table."""
+        batch = idx.size
         if self._rows.shape[0] < batch:
             self._rows32 = np.zeros((batch, self._table.shape[1]), np.float32)
             self._rows = np.zeros((batch, self._table.shape[1]), self.dtype)
-        idx = rng.below_array(batch, self.size)
         if self.dtype == np.float32:
             rows = self._rows[:batch]
             np.take(self._table, idx, axis=0, out=rows)
