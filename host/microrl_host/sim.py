@@ -2,7 +2,7 @@
 
 Engines: ``numpy`` runs the host mirror; ``micropython`` runs the unmodified device code in the unix
 interpreter with the board's heap (``-X heapsize``), to tell before flashing whether a config fits
-and learns. Writes run.json, curve.png and swingup.png.
+and learns. Writes run.json, curve.png, swingup.png and actor.json (for `microrl export`).
 """
 
 import json
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from microrl_host import footprint, mpy, plots
+from microrl_host import export, footprint, mpy, plots
 from microrl_host.boards import load_profile
 from microrl_host.config import TD3Config
 from microrl_host.pendulum import DT_S, MAX_TORQUE_NM, Pendulum
@@ -107,7 +107,7 @@ def run_numpy(config, profile, progress):
     return {"episode_returns": result["episode_returns"],
             "eval_returns": [list(p) for p in result["eval_returns"]],
             "heap_peak_bytes": None, "angles": angles, "torques": torques,
-            "engine_info": {"dtype": np.dtype(dtype).name}}
+            "engine_info": {"dtype": np.dtype(dtype).name}, "actor": agent.actor.get_weights()}
 
 
 def find_micropython(path):
@@ -147,7 +147,7 @@ def run_micropython(config, profile, progress, micropython, steps, out_dir):
     cmd = [micropython, "-X", "heapsize=%d" % profile.heap_bytes, str(DRIVER), str(package_dir),
            str(spec_path)]
     out = {"episode_returns": [], "eval_returns": [], "heap_peak_bytes": None, "angles": [],
-           "torques": []}
+           "torques": [], "actor": []}
     done = False
     other_lines = []  # MicroPython prints an uncaught exception's traceback on stdout
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -174,6 +174,10 @@ def run_micropython(config, profile, progress, micropython, steps, out_dir):
                 out["angles"].append(event["th"])
                 if "torque_nm" in event:
                     out["torques"].append(event["torque_nm"])
+            elif kind == "actor":
+                if event["param"] == len(out["actor"]):
+                    out["actor"].append([])
+                out["actor"][event["param"]].extend(event["row"])
             elif kind == "done":
                 out["heap_peak_bytes"] = event["heap_peak_bytes"]
                 done = True
@@ -227,13 +231,15 @@ def simulate(board="unix", engine="numpy", micropython=None, steps=None, seed=No
         "wall_s": wall_s,
         "swingup": {"angles_rad": res["angles"], "torques_nm": res["torques"], "dt_s": DT_S},
         "files": {"run": str(out_dir / "run.json"), "curve": str(out_dir / "curve.png"),
-                  "swingup": str(out_dir / "swingup.png")},
+                  "swingup": str(out_dir / "swingup.png"), "actor": str(out_dir / "actor.json")},
     }
     title = "%s, %s engine, seed %d" % (profile.name, engine, config.seed)
     plots.plot_curve(out_dir / "curve.png", config.episode_steps, run["episode_returns"],
                      run["eval_returns"], "TD3 on Pendulum-v1: " + title)
     plots.plot_swingup(out_dir / "swingup.png", res["angles"], res["torques"], DT_S,
                        "Learned swing-up (%s), final eval %.1f" % (title, final or math.nan))
+    export.save_actor(out_dir / "actor.json",
+                      (3,) + tuple(config.actor_hidden) + (1,), res["actor"])
     tmp = out_dir / "run.json.tmp"
     tmp.write_text(json.dumps(run, indent=1))
     os.replace(tmp, out_dir / "run.json")

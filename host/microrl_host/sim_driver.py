@@ -53,5 +53,10 @@ for _ in range(config.episode_steps):
     torque_nm = trainer.agent.policy(obs) * MAX_TORQUE_NM
     env.step(torque_nm)
     emit({"event": "pose", "th": env.th, "torque_nm": torque_nm})
+# The trained actor's float weights, a matrix row a line (sim.py writes them to actor.json).
+for k, m in enumerate(trainer.agent.actor.params):
+    rows, cols = backend.K.shape(m)
+    for i in range(rows):
+        emit({"event": "actor", "param": k, "row": [backend.K.get(m, i, j) for j in range(cols)]})
 emit({"event": "done", "steps": trainer.steps, "heap_peak_bytes": peak,
       "critic_updates": trainer.agent.critic_updates})

@@ -1,0 +1,307 @@
+"""`microrl export`: a trained actor as a standalone int8 `policy.py` that runs on a bare board.
+
+Input: the float actor weights of a finished run, `actor.json` (written by `microrl sim` next to
+run.json; format below). Output: `policy.py` with the int8 weights embedded as bytes literals and
+the forward of the learner's int8 acting actor (`device/microrl/qactor.py`, copied verbatim), so the
+exported policy acts exactly as the learner's `QActor` would on the same weights. `--mpy` also
+writes `policy.mpy`. Everything is validated first and written through a temporary directory:
+bad input leaves nothing behind.
+
+actor.json: `{"kind": "microrl-actor", "version": 1, "sizes": [3, h1, ..., 1],
+"output_activation": "tanh", "params": [W1, b1, W2, b2, ...]}`, each W the (in, out) matrix
+row-major as one flat list, each b a list of `out` floats.
+"""
+
+import json
+import math
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from microrl_host import mpy
+from microrl_host.qactor import QActor
+
+KIND = "microrl-actor"
+FORMAT_VERSION = 1
+OBS_DIM = 3
+ACT_DIM = 1
+QACTOR_SOURCE = mpy.PACKAGE_DIR / "qactor.py"
+_BEGIN = "# --- forward: begin"
+_END = "# --- forward: end ---"
+_BYTES_PER_LINE = 48
+
+
+class ExportError(Exception):
+    """Input that cannot be exported; the message names the problem."""
+
+
+def actor_document(sizes, params):
+    """The actor.json object of an actor with these sizes and [W1, b1, ...] (any array-likes)."""
+    return {"kind": KIND, "version": FORMAT_VERSION, "sizes": [int(s) for s in sizes],
+            "output_activation": "tanh",
+            "params": [np.asarray(p, np.float64).ravel().tolist() for p in params]}
+
+
+def save_actor(path, sizes, params):
+    """Write actor.json atomically (a temporary file renamed over the target)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(actor_document(sizes, params)))
+    os.replace(tmp, path)
+
+
+def load_actor(path):
+    """(sizes, [W1 (in, out), b1 (out,), ...] as float64 arrays) from actor.json; ExportError on
+    anything that is not a well-formed actor of this learner."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError("no actor weights file %s" % path)
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ExportError("%s is not JSON: %s" % (path, e)) from None
+    if not isinstance(doc, dict) or doc.get("kind") != KIND:
+        raise ExportError("%s is not an actor weights file (expected \"kind\": \"%s\")"
+                          % (path, KIND))
+    if doc.get("version") != FORMAT_VERSION:
+        raise ExportError("%s: unsupported version %r (this tool reads %d)"
+                          % (path, doc.get("version"), FORMAT_VERSION))
+    sizes = doc.get("sizes")
+    if (not isinstance(sizes, list) or len(sizes) < 2
+            or any(not isinstance(s, int) or isinstance(s, bool) or s <= 0 for s in sizes)):
+        raise ExportError("%s: sizes must be a list of at least two positive integers, got %r"
+                          % (path, sizes))
+    if sizes[0] != OBS_DIM or sizes[-1] != ACT_DIM or doc.get("output_activation") != "tanh":
+        raise ExportError("%s: not a pendulum actor: needs %d inputs, %d tanh output, got sizes %r"
+                          " and output %r" % (path, OBS_DIM, ACT_DIM, sizes,
+                                              doc.get("output_activation")))
+    params = doc.get("params")
+    if not isinstance(params, list) or len(params) != 2 * (len(sizes) - 1):
+        raise ExportError("%s: params must hold %d arrays (W and b of %d layers), got %s"
+                          % (path, 2 * (len(sizes) - 1), len(sizes) - 1,
+                             len(params) if isinstance(params, list) else type(params).__name__))
+    arrays = []
+    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for name, shape, flat in (("W%d" % (k + 1), (n_in, n_out), params[2 * k]),
+                                  ("b%d" % (k + 1), (n_out,), params[2 * k + 1])):
+            count = math.prod(shape)
+            if (not isinstance(flat, list) or len(flat) != count
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                               for v in flat)):
+                raise ExportError("%s: %s must be a list of %d numbers (shape %s), got %s"
+                                  % (path, name, count, "x".join(map(str, shape)),
+                                     "%d items" % len(flat) if isinstance(flat, list)
+                                     else type(flat).__name__))
+            a = np.asarray(flat, np.float64).reshape(shape)
+            if not np.all(np.isfinite(a)):
+                raise ExportError("%s: %s holds a value that is not finite" % (path, name))
+            arrays.append(a)
+    return tuple(sizes), arrays
+
+
+def quantize(sizes, params):
+    """The mirror QActor holding these float weights, quantized."""
+    qa = QActor(sizes)
+    for k in range(len(sizes) - 1):
+        qa.set_layer(k, params[2 * k], params[2 * k + 1])
+    return qa
+
+
+def forward_source():
+    """The shared block of device/microrl/qactor.py: the forward the exported policy runs."""
+    text = QACTOR_SOURCE.read_text()
+    start = text.index(_BEGIN)
+    start = text.index("\n", start) + 1
+    return text[start:text.index(_END)].rstrip() + "\n"
+
+
+def _bytes_literal(name, data, comment):
+    lines = ["%s = (  # %s, %d bytes" % (name, comment, len(data))]
+    for i in range(0, len(data), _BYTES_PER_LINE):
+        lines.append("    %r" % bytes(data[i:i + _BYTES_PER_LINE]))
+    if not data:
+        lines.append("    b\"\"")
+    lines.append(")")
+    return "\n".join(lines) + "\n"
+
+
+_TEMPLATE_HEAD = '''"""Int8 policy for the pendulum swing-up, exported by `microrl export` from {source}.
+
+Actor {shape}: int8 weights with one float scale a layer, float biases, integer activations
+({weight_bytes} bytes of weights). Standalone: needs neither the microrl package nor anything but
+MicroPython's builtins (or CPython). Acts exactly as the learner's int8 acting actor (microrl's
+`QActor`) on the same weights; within {max_diff:.1e} of the float actor over 10 000 random
+observations.
+
+On a board: copy this file (or policy.mpy from `microrl export --mpy`) to the board's filesystem,
+e.g. `mpremote cp policy.py :`, then
+
+    import policy
+    a = policy.act(cos_th, sin_th, thdot)  # normalised action in [-1, 1]
+    torque_nm = 2.0 * a                    # Pendulum-v1: torque = action * 2 N m
+    a = policy.policy(obs)                 # the same for obs = [cos th, sin th, thdot]
+
+With ulab in the firmware the dot products run in ulab's `dot` (the same result, bit for bit:
+each one is an integer below 2**24, exact in float32), otherwise in pure Python; neither allocates
+anything that lasts beyond a call.
+"""
+
+import struct
+
+SIZES = {sizes!r}
+'''
+
+_TEMPLATE_TAIL = '''
+
+try:
+    from ulab import numpy as _np
+except ImportError:  # no ulab: pure Python
+    _np = None
+if _np is not None and not hasattr(_np, "frombuffer"):
+    _np = None  # an old ulab: pure Python gives the same numbers
+
+
+def _load():
+    layers = []
+    w_at = 0
+    b_at = 0
+    for k in range(len(SIZES) - 1):
+        n_in, n_out = SIZES[k], SIZES[k + 1]
+        scale = struct.unpack_from("<d", _SCALES, 8 * k)[0]
+        if _np is None:
+            w = array("b", _WEIGHTS[w_at:w_at + n_in * n_out])
+            b = array(FLOAT_TYPECODE, [struct.unpack_from("<d", _BIASES, 8 * (b_at + j))[0]
+                                       for j in range(n_out)])
+        else:
+            w = _np.frombuffer(_WEIGHTS, dtype=_np.int8, count=n_in * n_out,
+                               offset=w_at).reshape((n_in, n_out))
+            b = _np.zeros((1, n_out))
+            for j in range(n_out):
+                b[0, j] = struct.unpack_from("<d", _BIASES, 8 * (b_at + j))[0]
+        layers.append([w, scale, b, n_in, n_out, levels(n_in)])
+        w_at += n_in * n_out
+        b_at += n_out
+    return layers
+
+
+_layers = _load()
+if _np is None:
+    del _WEIGHTS  # copied into the layers' arrays
+_width = max(SIZES)
+_xq = [0] * _width
+_acc = [0] * _width
+_h = array(FLOAT_TYPECODE, [0.0] * _width)
+_obs = array(FLOAT_TYPECODE, [0.0] * SIZES[0])
+_xq_row = None if _np is None else _np.zeros((1, SIZES[0]))
+
+
+def policy(obs):
+    """The normalised action in [-1, 1] for obs = [cos th, sin th, thdot] (any indexable)."""
+    if _np is None:
+        return forward_py(_layers, obs, _xq, _acc, _h)[0]
+    return forward_nd(_np, _layers, obs, _xq, _xq_row, _h)[0]
+
+
+def act(cos, sin, thdot):
+    """The normalised action in [-1, 1] at angle th (given as cos th, sin th) and velocity thdot."""
+    o = _obs
+    o[0] = cos
+    o[1] = sin
+    o[2] = thdot
+    return policy(o)
+'''
+
+
+def policy_source(qa, source_name, max_diff):
+    """The text of policy.py for a quantized mirror QActor."""
+    weights = b"".join(w.astype(np.int8).tobytes() for w in qa.weights_q)
+    scales = struct.pack("<%dd" % len(qa.scales), *qa.scales)
+    biases = b"".join(struct.pack("<%dd" % len(b), *b.tolist()) for b in qa.biases)
+    head = _TEMPLATE_HEAD.format(source=source_name, shape="x".join(map(str, qa.sizes)),
+                                 weight_bytes=len(weights), max_diff=max_diff,
+                                 sizes=tuple(qa.sizes))
+    return (head
+            + _bytes_literal("_SCALES", scales, "float64 little-endian, one a layer")
+            + _bytes_literal("_BIASES", biases, "float64 little-endian, layer after layer")
+            + _bytes_literal("_WEIGHTS", weights, "int8, layer after layer, (in, out) row-major")
+            + "\n" + forward_source() + _TEMPLATE_TAIL)
+
+
+def float_difference(sizes, params, qa, count=10000, seed=0):
+    """Largest |int8 action - float action| over `count` observations: angle uniform in
+    [-pi, pi), thdot uniform in [-8, 8]."""
+    rng = np.random.default_rng(seed)
+    th = rng.uniform(-math.pi, math.pi, count)
+    obs = np.stack([np.cos(th), np.sin(th), rng.uniform(-8.0, 8.0, count)], axis=1)
+    h = obs
+    for k in range(len(sizes) - 1):
+        h = h @ params[2 * k] + params[2 * k + 1]
+        h = np.maximum(h, 0.0) if k < len(sizes) - 2 else np.tanh(h)
+    return max(abs(qa.policy(o) - a) for o, a in zip(obs, h[:, 0]))
+
+
+def export(weights_path, out_dir, compile_mpy=False, source_name=None):
+    """Write policy.py (and policy.mpy) for the actor in `weights_path`; returns a summary dict."""
+    sizes, params = load_actor(weights_path)
+    qa = quantize(sizes, params)
+    max_diff = float_difference(sizes, params, qa)
+    text = policy_source(qa, source_name or Path(weights_path).name, max_diff)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError("--out %s exists and is not a directory" % out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
+    try:
+        (tmp / "policy.py").write_text(text)
+        names = ["policy.py"]
+        if compile_mpy:
+            cmd = mpy.mpy_cross_command() + ["-o", str(tmp / "policy.mpy"), str(tmp / "policy.py")]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise ExportError("mpy-cross failed: %s" % proc.stderr.strip())
+            names.append("policy.mpy")
+        for name in names:
+            os.replace(tmp / name, out_dir / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    files = [out_dir / name for name in names]
+    return {"sizes": list(sizes), "files": [str(f) for f in files],
+            "bytes": {f.name: f.stat().st_size for f in files},
+            "weight_bytes": sum(w.size for w in qa.weights_q), "max_action_difference": max_diff}
+
+
+def add_arguments(parser):
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", metavar="DIR", help="a run directory holding actor.json "
+                        "(what `microrl sim --out DIR` wrote)")
+    source.add_argument("--weights", metavar="FILE", help="an actor.json file")
+    parser.add_argument("--out", metavar="DIR", default=None,
+                        help="output directory (default: the run's or weights' directory/export)")
+    parser.add_argument("--mpy", action="store_true", help="also compile policy.mpy with mpy-cross")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def run(args):
+    weights = Path(args.run) / "actor.json" if args.run else Path(args.weights)
+    out_dir = Path(args.out) if args.out else weights.parent / "export"
+    try:
+        summary = export(weights, out_dir, args.mpy, source_name=str(weights))
+    except ExportError as e:
+        print("microrl export: error: %s" % e, file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print("actor %s: %d bytes of int8 weights; largest action difference to the float actor over "
+          "10 000 random observations %.2e" % ("x".join(map(str, summary["sizes"])),
+                                               summary["weight_bytes"],
+                                               summary["max_action_difference"]))
+    for f in summary["files"]:
+        print("wrote %s (%d bytes)" % (f, summary["bytes"][Path(f).name]))
+    return 0
