@@ -60,12 +60,13 @@ class CompressedReplay:
                         for start in range(0, capacity, _CHUNK_ROWS)]
 
     def add(self, obs, action, reward, next_obs, done, episode_end=False):
-        """Store one step; ``next_obs`` is the next slot's observation, so it is not kept.
+        """Store one step and return its slot; ``next_obs`` is the next slot's observation.
 
         ``episode_end``: this step truncates the episode (the next add starts a new one).
         """
-        d = self._chunks[self._next // _CHUNK_ROWS]
-        base = (self._next % _CHUNK_ROWS) * _WORDS
+        slot = self._next
+        d = self._chunks[slot // _CHUNK_ROWS]
+        base = (slot % _CHUNK_ROWS) * _WORDS
         for j in range(OBS_DIM):
             d[base + j] = _code(obs[j], _OBS_INV[j], _FULL)
         d[base + OBS_DIM] = _code(action, _ACTION_INV, _FULL)
@@ -77,9 +78,10 @@ class CompressedReplay:
             word |= _TERMINAL
         d[base + 4] = word - 65536 if word & _TERMINAL else word
         self._fresh = bool(done) or episode_end
-        self._next = (self._next + 1) % self.capacity
+        self._next = (slot + 1) % self.capacity
         if self.size < self.capacity:
             self.size += 1
+        return slot
 
     def _word(self, slot):
         return self._chunks[slot // _CHUNK_ROWS][(slot % _CHUNK_ROWS) * _WORDS + 4] & 0xFFFF

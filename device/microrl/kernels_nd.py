@@ -104,6 +104,11 @@ def td_target(y, reward, done, gamma, n):
     y[:n] += reward[:n]
 
 
+def scale_rows(d, s, n):
+    """d[i, :] *= s[i, 0] for the first n rows"""
+    d[:n] *= s[:n]
+
+
 def mse_grad(d, q, y, n):
     """d[:n] = 2 (q - y) / n, the gradient of mean((q - y)^2)"""
     d[:n] = q[:n] - y[:n]

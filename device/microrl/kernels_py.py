@@ -10,7 +10,7 @@ from math import sqrt as _sqrt, tanh as _tanh
 
 _typecode = "f"
 _itemsize = 4
-_ITEMSIZE = {"b": 1, "h": 2, "f": 4, "d": 8}
+_ITEMSIZE = {"b": 1, "h": 2, "i": 4, "f": 4, "d": 8}
 
 
 def init(typecode):
@@ -196,6 +196,16 @@ def td_target(y, reward, done, gamma, n):
     yd, rd, dd = y[0], reward[0], done[0]
     for i in range(n * y[2]):
         yd[i] = rd[i] + gamma * ((1.0 - dd[i]) * yd[i])
+
+
+def scale_rows(d, s, n):
+    """d[i, :] *= s[i, 0] for the first n rows"""
+    dd, sd = d[0], s[0]
+    cols = d[2]
+    for i in range(n):
+        f = sd[i]
+        for j in range(i * cols, i * cols + cols):
+            dd[j] *= f
 
 
 def mse_grad(d, q, y, n):

@@ -36,18 +36,20 @@ class ReplayBuffer:
                         for start in range(0, capacity, _CHUNK_ROWS)]
 
     def add(self, obs, action, reward, next_obs, done, episode_end=False):
-        """Store one transition (``episode_end`` is for the compressed layout; rows need not know)."""
-        d = self._chunks[self._next // _CHUNK_ROWS]
-        base = (self._next % _CHUNK_ROWS) * _ROW
+        """Store one transition; returns its slot (``episode_end`` is for the compressed layout)."""
+        slot = self._next
+        d = self._chunks[slot // _CHUNK_ROWS]
+        base = (slot % _CHUNK_ROWS) * _ROW
         for j in range(OBS_DIM):
             d[base + j] = obs[j]
             d[base + OBS_DIM + ACT_DIM + 1 + j] = next_obs[j]
         d[base + OBS_DIM] = action
         d[base + OBS_DIM + ACT_DIM] = reward
         d[base + _ROW - 1] = done
-        self._next = (self._next + 1) % self.capacity
+        self._next = (slot + 1) % self.capacity
         if self.size < self.capacity:
             self.size += 1
+        return slot
 
     def sampleable(self, slot):
         return slot < self.size

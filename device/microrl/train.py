@@ -46,7 +46,7 @@ class Trainer:
         r = env.step(a * MAX_TORQUE_NM)
         self._episode_steps += 1
         last = self._episode_steps == c.episode_steps
-        agent.buffer.add(prev, a, r, obs, 0.0, last)
+        agent.store(prev, a, r, obs, 0.0, last)
         self.episode_return += r
         finished = None
         if last:

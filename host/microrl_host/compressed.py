@@ -46,8 +46,9 @@ class CompressedReplayBuffer:
         self._rows = np.zeros((0, 9), self.dtype)
 
     def add(self, obs, action, reward, next_obs, done, episode_end=False):
-        """Store one step; `next_obs` is the next slot's observation and is not kept."""
-        row = self._codes[self._next]
+        """Store one step and return its slot; `next_obs` is the next slot's observation."""
+        slot = self._next
+        row = self._codes[slot]
         obs_codes = np.rint(np.asarray(obs, np.float64) * _OBS_INV)
         row[:3] = np.clip(obs_codes, -_FULL, _FULL)
         row[3] = min(max(round(float(action) * _ACTION_INV), -_FULL), _FULL)
@@ -57,11 +58,20 @@ class CompressedReplayBuffer:
         if done:
             word |= _TERMINAL
         row[4] = word - 65536 if word & _TERMINAL else word
-        self._word[self._next] = word
+        self._word[slot] = word
         self._fresh = bool(done) or bool(episode_end)
-        self._next = (self._next + 1) % self.capacity
+        self._next = (slot + 1) % self.capacity
         if self.size < self.capacity:
             self.size += 1
+        return slot
+
+    def sampleable(self, slot):
+        """The device's test for one slot: its next observation is stored."""
+        if slot >= self.size or slot == (self._next - 1) % self.capacity:
+            return False
+        if self._word[slot] & _TERMINAL:
+            return True
+        return not self._word[(slot + 1) % self.capacity] & _START
 
     def sampleable_mask(self):
         """A bool per stored slot: its next observation is stored (the device's `sampleable`)."""

@@ -34,16 +34,18 @@ class ReplayBuffer:
 
     def add(self, obs, action, reward, next_obs, done, episode_end=False):
         """Store one transition, overwriting the oldest once full (`episode_end` is not needed)."""
-        row = self._table[self._next]
+        slot = self._next
+        row = self._table[slot]
         c_obs, c_act, c_rew, c_next, c_done = self._cols
         row[c_obs] = obs
         row[c_act] = action
         row[c_rew] = reward
         row[c_next] = next_obs
         row[c_done] = done
-        self._next = (self._next + 1) % self.capacity
+        self._next = (slot + 1) % self.capacity
         if self.size < self.capacity:
             self.size += 1
+        return slot
 
     def sample(self, rng, batch):
         """Draw `batch` rows with replacement (`rng.below(size)` per row, in order).
@@ -56,6 +58,9 @@ class ReplayBuffer:
         if self.size == 0:
             raise ValueError(f"cannot sample a batch of {batch} from an empty buffer")
         return self.decode(rng.below_array(batch, self.size))
+
+    def sampleable(self, slot):
+        return slot < self.size
 
     def sampleable_mask(self):
         """Every stored row is a whole transition."""

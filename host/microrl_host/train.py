@@ -52,7 +52,7 @@ def train(config, dtype=np.float64, on_episode=None, on_eval=None):
     ep_step = 0
     episode_returns = []
     eval_returns = []
-    add = agent.buffer.add
+    add = agent.store
     for step in range(config.total_steps):
         a = agent.act(obs, rng, step)
         next_obs, r = env.step(a * MAX_TORQUE_NM)
