@@ -9,7 +9,7 @@ export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: setup test test-fast sim bench-learn bench-boards mpy clean
+.PHONY: setup test test-fast sim bench-learn bench-boards bench-sumtree mpy clean
 
 setup: $(STAMP_SETUP)
 
@@ -37,6 +37,9 @@ bench-learn: $(STAMP_SETUP)
 
 bench-boards: $(STAMP_SETUP)
 	$(VENV)/bin/microrl bench-boards --out bench/results
+
+bench-sumtree: $(STAMP_SETUP)
+	$(VENV)/bin/microrl bench-sumtree --out runs/bench-sumtree
 
 mpy: $(STAMP_SETUP)
 	$(VENV)/bin/microrl mpy --out build/mpy

@@ -9,6 +9,7 @@ COMMANDS = {
     "sim": ("sim", "train on the desktop: the numpy mirror or the device code under MicroPython"),
     "bench-learn": ("bench_learn", "learning benchmark of the numpy mirror over several seeds"),
     "bench-boards": ("bench_boards", "learning benchmark of every board profile on the mirror"),
+    "bench-sumtree": ("bench_sumtree", "speed of the K-ary sum tree: device code and mirror"),
     "deploy": ("deploy", "copy the learner to a board (or virtual board) and check it answers"),
     "bench": ("bench_runner", "run a benchmark suite on a board over serial and collect results"),
     "vboard": ("vboard", "start a virtual board: the unix micropython behind a pseudo-terminal"),
