@@ -3,13 +3,15 @@
 The model counts what the device code allocates (docs/ALGORITHM.md): six networks' parameters,
 Adam's two moments and the gradients of the three trained networks (the twin critics share one
 gradient set), the activations of one actor and one critic workspace for the batch, the minibatch
-matrices, and the replay buffer at 36 bytes per transition. ``BASE_BYTES`` is what the package's
+matrices, and the replay buffer at 36 bytes per transition (10 for the compressed layout), plus the
+sum tree of prioritized replay and the int8 copy of the actor when the config asks for them. ``BASE_BYTES`` is what the package's
 code and the interpreter's own objects take when the modules are imported as .mpy files; it was
 measured with ``gc.mem_alloc()`` on the unix port (64-bit objects), which makes the estimate a little
 pessimistic for a 32-bit board and very pessimistic for firmware with microrl frozen in.
 """
 
 REPLAY_BYTES_PER_TRANSITION = 36  # 9 float32 fields: obs, action, reward, next obs, done
+COMPRESSED_BYTES_PER_TRANSITION = 10  # 5 int16 codes: obs, action, reward with flags
 BASE_BYTES = 54 * 1024  # .mpy code and interpreter objects, measured on the unix port
 HEADROOM = 1.10  # construction needs room for transient copies on a fragmented heap
 OBS_DIM = 3
@@ -36,10 +38,33 @@ def learner_floats(config):
     return params + adam + grads + activations + input_grads + batch
 
 
+def sum_tree_nodes(capacity, k):
+    """Nodes of a K-ary sum tree over ``capacity`` leaves, stored level by level."""
+    nodes, n = capacity, capacity
+    while n > 1:
+        n = (n + k - 1) // k
+        nodes += n
+    return nodes
+
+
+def replay_bytes(config, float_bits):
+    """The replay buffer, and its sum tree under prioritized replay."""
+    per_step = (COMPRESSED_BYTES_PER_TRANSITION if getattr(config, "replay", "float") == "compressed"
+                else REPLAY_BYTES_PER_TRANSITION)
+    total = per_step * config.buffer_capacity
+    if getattr(config, "prioritized", False):
+        total += sum_tree_nodes(config.buffer_capacity, config.per_k) * float_bits // 8
+    return total
+
+
 def estimate_heap_bytes(config, float_bits):
     """Estimated live heap of a constructed learner, code included, in bytes."""
-    return (learner_floats(config) * float_bits // 8
-            + REPLAY_BYTES_PER_TRANSITION * config.buffer_capacity + BASE_BYTES)
+    extra = 0
+    if getattr(config, "act_int8", False):  # int8 weights, float biases
+        actor = (OBS_DIM,) + tuple(config.actor_hidden) + (ACT_DIM,)
+        extra = parameter_count(actor) * (1 + float_bits // 8)
+    return (learner_floats(config) * float_bits // 8 + replay_bytes(config, float_bits)
+            + extra + BASE_BYTES)
 
 
 def check_fits(config, float_bits, heap_bytes, board):
