@@ -141,7 +141,7 @@ def forward_nd(np, layers, x, xq, xq_row, h):
 
 
 def _int_list(n):
-    return [0] * n  # small ints live in the list's slots: reading and writing them allocates nothing
+    return [0] * n  # small ints live in the list's slots: reading, writing them allocates nothing
 
 
 def _floats(n):
@@ -149,12 +149,12 @@ def _floats(n):
 
 
 class QActor:
-    """``QActor(sizes)``: int8 weights for an actor of these layer sizes; ``refresh(mlp)`` fills them
-    from a float MLP, ``policy(obs)`` is the action in [-1, 1].
+    """``QActor(sizes)``: int8 weights for an actor of these layer sizes; ``refresh(mlp)`` fills
+    them from a float MLP, ``policy(obs)`` is the action in [-1, 1].
 
-    Storage: ``array('b')`` weights on the pure-Python backend, an int8 ndarray on ulab (its dot is as
-    fast on int8 as on float, at a quarter of float32's bytes), a float64 ndarray of the integers on
-    numpy (BLAS wants floats); float biases in the backend's float.
+    Storage: ``array('b')`` weights on the pure-Python backend, an int8 ndarray on ulab (its dot is
+    as fast on int8 as on float, at a quarter of float32's bytes), a float64 ndarray of the
+    integers on numpy (BLAS wants floats); float biases in the backend's float.
     """
 
     def __init__(self, sizes):

@@ -131,7 +131,7 @@ def _bytes_literal(name, data, comment):
     return "\n".join(lines) + "\n"
 
 
-_TEMPLATE_HEAD = '''"""Int8 policy for the pendulum swing-up, exported by `microrl export` from {source}.
+_TEMPLATE_HEAD = '''"""Int8 pendulum swing-up policy, written by `microrl export` from {source}.
 
 Actor {shape}: int8 weights with one float scale a layer, float biases, integer activations
 ({weight_bytes} bytes of weights). Standalone: needs neither the microrl package nor anything but
@@ -233,17 +233,26 @@ def policy_source(qa, source_name, max_diff):
             + "\n" + forward_source() + _TEMPLATE_TAIL)
 
 
-def float_difference(sizes, params, qa, count=10000, seed=0):
-    """Largest |int8 action - float action| over `count` observations: angle uniform in
-    [-pi, pi), thdot uniform in [-8, 8]."""
+def random_observations(count, seed=0):
+    """(count, 3) float64 [cos th, sin th, thdot]: th uniform in [-pi, pi), thdot in [-8, 8]."""
     rng = np.random.default_rng(seed)
     th = rng.uniform(-math.pi, math.pi, count)
-    obs = np.stack([np.cos(th), np.sin(th), rng.uniform(-8.0, 8.0, count)], axis=1)
+    return np.stack([np.cos(th), np.sin(th), rng.uniform(-8.0, 8.0, count)], axis=1)
+
+
+def float_actions(sizes, params, obs):
+    """The float actor's actions for the rows of `obs` (ReLU hidden, tanh output)."""
     h = obs
     for k in range(len(sizes) - 1):
         h = h @ params[2 * k] + params[2 * k + 1]
         h = np.maximum(h, 0.0) if k < len(sizes) - 2 else np.tanh(h)
-    return max(abs(qa.policy(o) - a) for o, a in zip(obs, h[:, 0]))
+    return h[:, 0]
+
+
+def float_difference(sizes, params, qa, count=10000, seed=0):
+    """Largest |int8 action - float action| over `count` random observations."""
+    obs = random_observations(count, seed)
+    return max(abs(qa.policy(o) - a) for o, a in zip(obs, float_actions(sizes, params, obs)))
 
 
 def export(weights_path, out_dir, compile_mpy=False, source_name=None):

@@ -50,7 +50,8 @@ class QActor:
         self.biases = [np.zeros(o) for _, o in pairs]
         self.levels = [levels(i) for i, _ in pairs]
         self._weights_f = [np.zeros((i, o)) for i, o in pairs]  # the int8 values as BLAS floats
-        self._x = np.zeros(sizes[0])
+        self._xq = np.zeros(sizes[0])
+        self._y = [np.zeros(o) for _, o in pairs]
 
     def refresh(self, mlp):
         """Requantize from `mlp` (its `weights[k]` (in, out) and `biases[k]` (1, out))."""
@@ -69,29 +70,38 @@ class QActor:
 
     def policy(self, obs):
         """The action in [-1, 1] for one observation."""
-        x = self._x
-        x[...] = obs
         q = self.levels[0]
-        a = float(np.max(np.abs(x)))
+        x = [float(v) for v in obs]
+        a = max(abs(v) for v in x)
+        xq = self._xq
         if a > 0.0:
-            xq = np.floor(x * (q / a) + (q + 0.5)) - q
+            inv = q / a
+            off = q + 0.5
+            xq[:] = [math.floor(v * inv + off) - q for v in x]
             sx = a / q
         else:
-            xq = np.zeros_like(x)
+            xq[:] = 0.0
             sx = 0.0
         last = len(self.scales) - 1
         for k in range(last + 1):
-            acc = xq @ self._weights_f[k]
             c = sx * self.scales[k]
             if k == last:
-                return math.tanh(float(acc[0]) * c + float(self.biases[k][0]))
-            y = acc * c + self.biases[k]
-            a = max(float(np.max(y)), 0.0)
+                acc = float(np.dot(xq, self._weights_f[k][:, 0]))
+                return math.tanh(acc * c + float(self.biases[k][0]))
+            y = self._y[k]
+            np.dot(xq, self._weights_f[k], out=y)
+            y *= c
+            y += self.biases[k]
+            a = float(y.max())
             q = self.levels[k + 1]
             if a > 0.0:
-                xq = np.where(y > 0.0, np.floor(y * (q / a) + 0.5), 0.0)
+                np.maximum(y, 0.0, out=y)  # ReLU: the negatives round to level 0
+                y *= q / a
+                y += 0.5
+                xq = np.floor(y, out=y)
                 sx = a / q
             else:
-                xq = np.zeros_like(y)
+                xq = y
+                xq[:] = 0.0
                 sx = 0.0
         raise AssertionError("unreachable")
