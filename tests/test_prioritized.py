@@ -28,14 +28,14 @@ def _filled_agent(replay, steps=120, episode_steps=40):
 @pytest.mark.parametrize("replay", ["float", "compressed"])
 def test_new_transitions_get_the_largest_priority_and_only_whole_ones_count(replay):
     agent = _filled_agent(replay)
-    leaves = agent.tree.nodes[:agent.buffer.capacity]
+    leaves = agent.per.tree.nodes[:agent.buffer.capacity]
     mask = agent.buffer.sampleable_mask()
     assert np.all(leaves[:120][mask] == 1.0)
     assert np.all(leaves[:120][~mask] == 0.0)
     assert np.all(leaves[120:] == 0.0)
     if replay == "compressed":
         assert list(np.flatnonzero(~mask)) == [39, 79, 119]
-    agent.max_priority = 3.0
+    agent.per.max_priority = 3.0
     agent.train_step(MirrorRng(5))
     changed = np.flatnonzero(mask & (leaves[:120] != 1.0))
     assert 0 < changed.size <= 8  # the sampled slots got TD-error priorities
@@ -44,17 +44,17 @@ def test_new_transitions_get_the_largest_priority_and_only_whole_ones_count(repl
 
 def test_importance_weights_and_priorities_follow_the_formulas():
     agent = _filled_agent("float")
-    leaves = agent.tree.nodes[:300]
+    leaves = agent.per.tree.nodes[:300]
     for slot, p in enumerate(np.linspace(0.5, 2.0, 120)):
-        agent.tree.update(slot, p)
-    agent.sample_prioritized(MirrorRng(9), 8)
-    slots = agent._slots.copy()
+        agent.per.tree.update(slot, p)
+    agent.per.sample(MirrorRng(9), 8)
+    slots = agent.per.slots.copy()
     p = leaves[slots]
-    np.testing.assert_allclose(agent._weights[:, 0], (p.min() / p) ** agent.config.per_beta,
+    np.testing.assert_allclose(agent.per.weights[:, 0], (p.min() / p) ** agent.config.per_beta,
                                rtol=1e-15)
-    assert agent._weights.max() == 1.0
+    assert agent.per.weights.max() == 1.0
     agent.update_critic(MirrorRng(9))  # the same draws: the same slots
-    td = np.abs(agent._dq[0, :, 0] / agent._weights[:, 0]) * 4.0  # dq = 2 w (Q1 - y) / 8
+    td = np.abs(agent._dq[0, :, 0] / agent.per.weights[:, 0]) * 4.0  # dq = 2 w (Q1 - y) / 8
     expect = (td + agent.config.per_eps) ** agent.config.per_alpha
     last = {s: e for s, e in zip(slots, expect)}  # a repeated slot keeps its last priority
     np.testing.assert_allclose([leaves[s] for s in last], list(last.values()), rtol=1e-9)
@@ -74,7 +74,7 @@ from microrl.train import train
 result = train(TD3Config(**%r))
 print(json.dumps({"episode_returns": result["episode_returns"],
                   "eval_returns": result["eval_returns"],
-                  "max_priority": result["agent"].max_priority}))
+                  "max_priority": result["agent"].per.max_priority}))
 """ % (config,))
     mirror = mirror_train(MirrorConfig(**config), dtype=np.float64)
     diff = np.max(np.abs(np.subtract(out["episode_returns"], mirror["episode_returns"])))
@@ -84,4 +84,4 @@ print(json.dumps({"episode_returns": result["episode_returns"],
     np.testing.assert_allclose([r for _, r in out["eval_returns"]],
                                [r for _, r in mirror["eval_returns"]], atol=1e-3, rtol=0)
     assert out["max_priority"] > 1.0  # TD errors raised priorities above the initial 1
-    assert abs(out["max_priority"] - mirror["agent"].max_priority) < 1e-6
+    assert abs(out["max_priority"] - mirror["agent"].per.max_priority) < 1e-6

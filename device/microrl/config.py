@@ -1,35 +1,35 @@
 """The learner's settings: one typed config, one line of doc per field, the TD3 paper's names."""
 
+# Each field with its default; the comment is its doc. (Doc strings would cost heap on a board.)
 _FIELDS = (
-    # name, default, doc
-    ("actor_hidden", (64, 64), "hidden layer widths of the actor"),
-    ("critic_hidden", (64, 64), "hidden layer widths of each critic"),
-    ("batch_size", 100, "transitions per minibatch"),
-    ("buffer_capacity", 10000, "replay buffer capacity in transitions"),
-    ("gamma", 0.99, "discount factor"),
-    ("tau", 0.02, "Polyak rate of the target networks"),
-    ("actor_lr", 1e-3, "Adam learning rate of the actor"),
-    ("critic_lr", 2e-3, "Adam learning rate of the critics"),
-    ("adam_beta1", 0.9, "Adam first-moment decay"),
-    ("adam_beta2", 0.999, "Adam second-moment decay"),
-    ("adam_eps", 1e-8, "Adam denominator epsilon"),
-    ("policy_noise", 0.2, "std of target policy smoothing noise, normalised action units"),
-    ("noise_clip", 0.5, "clip of the target policy smoothing noise"),
-    ("exploration_noise", 0.1, "std of the Gaussian exploration noise"),
-    ("policy_delay", 2, "critic updates per actor and target update"),
-    ("learning_starts", 500, "warm-up steps of uniform random actions before any update"),
-    ("episode_steps", 200, "steps per episode before truncation"),
-    ("total_steps", 10000, "environment steps of a training run"),
-    ("eval_every", 1000, "steps between deterministic evaluations (0: only at the end)"),
-    ("eval_episodes", 10, "episodes per deterministic evaluation"),
-    ("seed", 0, "seed of the random generator"),
-    ("replay", "float", "replay storage: float (float32 rows) or compressed (int16, 10 bytes a step)"),
-    ("act_int8", False, "explore with an int8 copy of the actor, refreshed at each actor update"),
-    ("prioritized", False, "prioritized replay on a K-ary sum tree instead of uniform sampling"),
-    ("per_alpha", 0.6, "priority exponent: P(i) ~ p_i ** alpha"),
-    ("per_beta", 0.4, "importance-sampling exponent of the weights (N P(i)) ** -beta"),
-    ("per_k", 4, "fan-out of the sum tree: 2, 4, 8 or 16"),
-    ("per_eps", 1e-3, "added to |TD error| so that no priority is zero"),
+    ("actor_hidden", (64, 64)),      # hidden layer widths of the actor
+    ("critic_hidden", (64, 64)),     # hidden layer widths of each critic
+    ("batch_size", 100),             # transitions per minibatch
+    ("buffer_capacity", 10000),      # replay buffer capacity in transitions
+    ("gamma", 0.99),                 # discount factor
+    ("tau", 0.02),                   # Polyak rate of the target networks
+    ("actor_lr", 1e-3),              # Adam learning rate of the actor
+    ("critic_lr", 2e-3),             # Adam learning rate of the critics
+    ("adam_beta1", 0.9),             # Adam first-moment decay
+    ("adam_beta2", 0.999),           # Adam second-moment decay
+    ("adam_eps", 1e-8),              # Adam denominator epsilon
+    ("policy_noise", 0.2),           # std of target policy smoothing noise, normalised action units
+    ("noise_clip", 0.5),             # clip of the target policy smoothing noise
+    ("exploration_noise", 0.1),      # std of the Gaussian exploration noise
+    ("policy_delay", 2),             # critic updates per actor and target update
+    ("learning_starts", 500),        # warm-up steps of uniform random actions before any update
+    ("episode_steps", 200),          # steps per episode before truncation
+    ("total_steps", 10000),          # environment steps of a training run
+    ("eval_every", 1000),            # steps between deterministic evaluations (0: only at the end)
+    ("eval_episodes", 10),           # episodes per deterministic evaluation
+    ("seed", 0),                     # seed of the random generator
+    ("replay", "float"),             # replay rows: float (float32) or compressed (int16, 10 B)
+    ("act_int8", False),             # explore with an int8 copy of the actor
+    ("prioritized", False),          # prioritized replay on a K-ary sum tree
+    ("per_alpha", 0.6),              # priority exponent: P(i) ~ p_i ** alpha
+    ("per_beta", 0.4),               # importance-sampling exponent of the weights (N P(i)) ** -beta
+    ("per_k", 4),                    # fan-out of the sum tree: 2, 4, 8 or 16
+    ("per_eps", 1e-3),               # added to |TD error| so that no priority is zero
 )
 
 REPLAYS = ("float", "compressed")
@@ -45,7 +45,7 @@ class TD3Config:
     """Settings of a TD3 run; unknown keys and impossible values raise ValueError naming the field."""
 
     def __init__(self, **overrides):
-        for name, default, _ in _FIELDS:
+        for name, default in _FIELDS:
             setattr(self, name, default)
         for name, value in overrides.items():
             if not any(name == f[0] for f in _FIELDS):
@@ -58,7 +58,7 @@ class TD3Config:
         return cls(**d)
 
     def to_dict(self):
-        return {name: getattr(self, name) for name, _, _ in _FIELDS}
+        return {name: getattr(self, name) for name, _ in _FIELDS}
 
     def validate(self):
         for name in ("actor_hidden", "critic_hidden"):

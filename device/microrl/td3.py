@@ -5,7 +5,7 @@ Actions are normalised to [-1, 1]; the environment scales them to torque.
 """
 
 from .adam import Adam
-from .backend import K, zeros
+from .backend import K
 from .mlp import MLP
 from .pendulum import ACT_DIM, OBS_DIM
 from .replay import Batch, ReplayBuffer
@@ -48,13 +48,10 @@ class TD3:
         self._da = K.matrix(n, ACT_DIM)
         self._obs1 = K.matrix(1, OBS_DIM)
         self.critic_updates = 0
-        self.tree = None
+        self.per = None  # prioritized replay, when the config asks for it
         if c.prioritized:
-            from .sumtree import SumTree
-            self.tree = SumTree(c.buffer_capacity, c.per_k)
-            self._slots = zeros("i", n)
-            self._weights = K.matrix(n, 1)
-            self.max_priority = 1.0
+            from .prioritized import Prioritized
+            self.per = Prioritized(c, self.buffer, n)
         self.qactor = None  # act_int8: the int8 copy of the actor that explores
         if c.act_int8:
             from .qactor import QActor
@@ -77,17 +74,10 @@ class TD3:
         return _clip(a + c.exploration_noise * rng.normal(), -1.0, 1.0)
 
     def store(self, obs, action, reward, next_obs, done, episode_end=False):
-        """Add one step to the buffer; with prioritized replay a new transition gets the largest
-        priority seen so far (a compressed slot becomes a transition when its successor arrives)."""
-        buf = self.buffer
-        slot = buf.add(obs, action, reward, next_obs, done, episode_end)
-        tree = self.tree
-        if tree is not None:
-            top = self.max_priority
-            tree.update(slot, top if buf.sampleable(slot) else 0.0)
-            prev = (slot - 1) % buf.capacity
-            if buf.size > 1 and tree.get(prev) == 0.0 and buf.sampleable(prev):
-                tree.update(prev, top)
+        """Add one step to the replay buffer (and give it a priority under prioritized replay)."""
+        slot = self.buffer.add(obs, action, reward, next_obs, done, episode_end)
+        if self.per is not None:
+            self.per.added(slot)
 
     def train_step(self, rng):
         self.update_critic(rng)
@@ -102,11 +92,11 @@ class TD3:
         c = self.config
         n = c.batch_size
         b = self.batch
-        tree = self.tree
-        if tree is None:
+        per = self.per
+        if per is None:
             self.buffer.sample(rng, n, b)
         else:
-            self.sample_prioritized(rng, n)
+            per.sample(rng, n, b)
         a_next = self.actor_target.forward(b.next_obs, n)
         for i in range(n):
             eps = _clip(c.policy_noise * rng.normal(), -c.noise_clip, c.noise_clip)
@@ -117,40 +107,13 @@ class TD3:
         K.td_target(y, b.reward, b.done, c.gamma, n)
         for critic, adam in ((self.critic1, self.critic1_adam), (self.critic2, self.critic2_adam)):
             K.mse_grad(self._dq, critic.forward(b.sa, n), y, n)
-            if tree is not None:
+            if per is not None:  # importance weights; critic 1's TD errors are the priorities
                 if critic is self.critic1:
-                    self.update_priorities(n)
-                K.scale_rows(self._dq, self._weights, n)
+                    per.update_priorities(self._dq, n)
+                K.scale_rows(self._dq, per.weights, n)
             critic.backward(self._dq, n, param_grads=True, input_grad=False)
             adam.step()
         self.critic_updates += 1
-
-    # Prioritized replay (Schaul et al. 2016): P(i) ~ p_i, p_i = (|TD error| + eps) ** alpha.
-    def sample_prioritized(self, rng, n):
-        """Draw n slots by priority into the batch; importance-sampling weights (N P(i)) ** -beta,
-        divided by the batch's largest, which is (min_j p_j / p_i) ** beta."""
-        slots, tree, buf = self._slots, self.tree, self.buffer
-        tree.sample(rng, n, slots)
-        low = None
-        for i in range(n):
-            buf.decode(slots[i], self.batch, i)
-            p = tree.get(slots[i])
-            if low is None or p < low:
-                low = p
-        beta = self.config.per_beta
-        for i in range(n):
-            K.set(self._weights, i, 0, (low / tree.get(slots[i])) ** beta)
-
-    def update_priorities(self, n):
-        """New priorities from critic 1's TD errors |Q1 - y| = |dL/dQ1| n / 2, in batch order."""
-        c = self.config
-        half = 0.5 * n
-        slots, tree = self._slots, self.tree
-        for i in range(n):
-            p = (abs(K.get(self._dq, i, 0)) * half + c.per_eps) ** c.per_alpha
-            tree.update(slots[i], p)
-            if p > self.max_priority:
-                self.max_priority = p
 
     def update_actor(self):
         n = self.config.batch_size

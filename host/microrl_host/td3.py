@@ -12,7 +12,7 @@ from microrl_host.adam import Adam
 from microrl_host.compressed import CompressedReplayBuffer
 from microrl_host.mlp import MLP, parameter_count
 from microrl_host.replay import ReplayBuffer
-from microrl_host.sumtree import SumTree
+from microrl_host.prioritized import Prioritized
 from microrl_host.twin import TwinMLP
 
 OBS_DIM = 3
@@ -69,12 +69,9 @@ class TD3:
         self._dq_actor = np.full((batch, 1), -1.0 / batch, self.dtype)
         self._polyak_tmp = np.zeros(total, self.dtype)
         self._obs = None  # the batch observations of the last critic update
-        self.tree = None
+        self.per = None  # prioritized replay, when the config asks for it
         if config.prioritized:
-            self.tree = SumTree(config.buffer_capacity, config.per_k)
-            self._slots = np.zeros(batch, np.int64)
-            self._weights = np.zeros((batch, 1), self.dtype)
-            self.max_priority = 1.0
+            self.per = Prioritized(config, self.buffer, batch, self.dtype)
         self.qactor = None  # act_int8: the int8 copy of the actor that explores
         if config.act_int8:
             from microrl_host.qactor import QActor
@@ -93,17 +90,10 @@ class TD3:
         return min(max(a + config.exploration_noise * rng.normal(), -1.0), 1.0)
 
     def store(self, obs, action, reward, next_obs, done, episode_end=False):
-        """Add one step to the buffer; with prioritized replay a new transition gets the largest
-        priority seen so far (a compressed slot becomes a transition when its successor arrives)."""
-        buf = self.buffer
-        slot = buf.add(obs, action, reward, next_obs, done, episode_end)
-        tree = self.tree
-        if tree is not None:
-            top = self.max_priority
-            tree.update(slot, top if buf.sampleable(slot) else 0.0)
-            prev = (slot - 1) % buf.capacity
-            if buf.size > 1 and tree.get(prev) == 0.0 and buf.sampleable(prev):
-                tree.update(prev, top)
+        """Add one step to the replay buffer (and give it a priority under prioritized replay)."""
+        slot = self.buffer.add(obs, action, reward, next_obs, done, episode_end)
+        if self.per is not None:
+            self.per.added(slot)
 
     def train_step(self, rng):
         """One TD3 update: the critics every call, the actor and targets every `policy_delay`."""
@@ -120,11 +110,11 @@ class TD3:
         """Sample a batch, regress both critics on the clipped double-Q target, one Adam step."""
         config = self.config
         batch = config.batch_size
-        tree = self.tree
-        if tree is None:
+        per = self.per
+        if per is None:
             obs, _action, reward, next_obs, done = self.buffer.sample(rng, batch)
         else:
-            obs, _action, reward, next_obs, done = self.sample_prioritized(rng, batch)
+            obs, _action, reward, next_obs, done = per.sample(rng, batch)
         obs_action = self.buffer.obs_action
         self._obs = obs
         # Target policy smoothing: a' = clip(actor_target(s') + clip(policy_noise N(0, 1),
@@ -150,30 +140,12 @@ class TD3:
         dq = self._dq
         np.subtract(self.critics.forward(obs_action, batch), y, out=dq)
         dq *= 2.0 / batch
-        if tree is not None:
-            self.update_priorities(batch)
-            dq *= self._weights
+        if per is not None:  # importance weights; critic 1's TD errors are the priorities
+            per.update_priorities(dq[0], batch)
+            dq *= per.weights
         self.critics.backward(dq, batch)
         self.critic_optimizer.step()
         self.critic_updates += 1
-
-    # Prioritized replay (Schaul et al. 2016): P(i) ~ p_i, p_i = (|TD error| + eps) ** alpha.
-    def sample_prioritized(self, rng, batch):
-        """Draw slots by priority and decode them; importance-sampling weights (N P(i)) ** -beta,
-        divided by the batch's largest, which is (min_j p_j / p_i) ** beta."""
-        slots = self.tree.sample(rng, batch, self._slots)
-        rows = self.buffer.decode(slots)
-        p = self.tree.nodes[slots].astype(np.float64)
-        np.power(p.min() / p, self.config.per_beta, out=self._weights[:, 0])
-        return rows
-
-    def update_priorities(self, batch):
-        """New priorities from critic 1's TD errors |Q1 - y| = |dL/dQ1| B / 2, in batch order."""
-        config = self.config
-        td = np.abs(self._dq[0, :, 0]) * (0.5 * batch)
-        p = (td + config.per_eps) ** config.per_alpha
-        self.tree.update_many(self._slots, p)
-        self.max_priority = max(self.max_priority, float(p.max()))
 
     def update_actor(self):
         """Deterministic policy gradient: minimise -mean(Q1(s, actor(s))) on the last batch."""

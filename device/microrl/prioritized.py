@@ -1,0 +1,56 @@
+"""Prioritized replay (Schaul, Quan, Antonoglou and Silver, 2016) for TD3, on a K-ary sum tree.
+
+P(i) ~ p_i with p_i = (|TD error| + per_eps) ** per_alpha; a new transition gets the largest
+priority seen so far. Importance-sampling weights (N P(i)) ** -beta, divided by the batch's largest,
+are (min_j p_j / p_i) ** beta. TD3 imports this module only when ``config.prioritized`` is set, so a
+board that does not use it does not hold its code.
+"""
+
+from .backend import K, zeros
+from .sumtree import SumTree
+
+
+class Prioritized:
+    """Priorities for the slots of ``buffer``; ``n`` is the largest batch."""
+
+    def __init__(self, config, buffer, n):
+        self.config = config
+        self.buffer = buffer
+        self.tree = SumTree(buffer.capacity, config.per_k)
+        self.slots = zeros("i", n)
+        self.weights = K.matrix(n, 1)
+        self.max_priority = 1.0
+
+    def added(self, slot):
+        """The buffer just wrote ``slot``: it (and a compressed slot's predecessor, now whole)
+        get the largest priority; a slot without its next observation gets 0."""
+        buf, tree, top = self.buffer, self.tree, self.max_priority
+        tree.update(slot, top if buf.sampleable(slot) else 0.0)
+        prev = (slot - 1) % buf.capacity
+        if buf.size > 1 and tree.get(prev) == 0.0 and buf.sampleable(prev):
+            tree.update(prev, top)
+
+    def sample(self, rng, n, batch):
+        """Draw n slots by priority into ``batch`` and set their importance-sampling weights."""
+        slots, tree, buf = self.slots, self.tree, self.buffer
+        tree.sample(rng, n, slots)
+        low = None
+        for i in range(n):
+            buf.decode(slots[i], batch, i)
+            p = tree.get(slots[i])
+            if low is None or p < low:
+                low = p
+        beta = self.config.per_beta
+        for i in range(n):
+            K.set(self.weights, i, 0, (low / tree.get(slots[i])) ** beta)
+
+    def update_priorities(self, dq, n):
+        """New priorities from critic 1's TD errors |Q1 - y| = |dL/dQ1| n / 2, in batch order."""
+        c = self.config
+        half = 0.5 * n
+        slots, tree = self.slots, self.tree
+        for i in range(n):
+            p = (abs(K.get(dq, i, 0)) * half + c.per_eps) ** c.per_alpha
+            tree.update(slots[i], p)
+            if p > self.max_priority:
+                self.max_priority = p
