@@ -9,7 +9,7 @@ export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: setup test test-fast sim bench-learn bench-boards bench-sumtree bench-qactor mpy clean
+.PHONY: setup test test-fast sim bench-learn bench-boards bench-sumtree bench-parity bench-qactor mpy clean
 
 setup: $(STAMP_SETUP)
 
@@ -40,6 +40,9 @@ bench-boards: $(STAMP_SETUP)
 
 bench-sumtree: $(STAMP_SETUP)
 	$(VENV)/bin/microrl bench-sumtree --out runs/bench-sumtree
+
+bench-parity: $(STAMP_SETUP)
+	$(VENV)/bin/microrl bench-parity --out bench/results
 
 bench-qactor: $(STAMP_SETUP)
 	$(VENV)/bin/microrl bench-qactor --out bench/results

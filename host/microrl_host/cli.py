@@ -14,6 +14,8 @@ COMMANDS = {
     "bench": ("bench_runner", "run a benchmark suite on a board over serial and collect results"),
     "vboard": ("vboard", "start a virtual board: the unix micropython behind a pseudo-terminal"),
     "mpy": ("mpy", "compile the device package to .mpy files with mpy-cross"),
+    "bench-parity": ("bench_parity", "learning with compressed replay, int8 acting, prioritized "
+                     "replay, each against plain TD3, on the mirror"),
     "export": ("export", "a trained actor as a standalone int8 policy.py for a board"),
     "bench-qactor": ("bench_qactor", "acting cost of the int8 actor against the float actor"),
 }
