@@ -39,6 +39,7 @@ OBSERVATIONS = 10000
 OBS_SEED = 0
 INIT_SEED = 1
 TIMED_CALLS = 500  # policy calls per timed run
+HEAP_BYTES = 2 * 1024 * 1024  # the unix port's default heap
 
 # Device code: `load_actor(sizes, path)`, a float actor with the weights `write_weights` wrote.
 DEVICE_LOAD_ACTOR = """
@@ -63,7 +64,7 @@ def load_actor(sizes, path):
 
 # Runs under MicroPython with the device package on its path; prints one JSON line.
 DEVICE_SCRIPT = """
-import sys, gc, json, binascii
+import sys, gc, json
 sys.path.insert(0, %(device_dir)r)
 """ + DEVICE_LOAD_ACTOR + """
 from microrl import backend
@@ -75,7 +76,10 @@ with open(%(obs)r, "rb") as f:
 actor = load_actor(SIZES, %(weights)r)
 qa = qactor.QActor(SIZES)
 row = K.matrix(1, 3)
-obs = [array("d", obs_flat[3 * i:3 * i + 3]) for i in range(N)]
+# Few live objects: a heap full of them makes every collection, and so every allocating call
+# (ulab's temporaries, float boxes), slower than on a board.
+obs = [array("d", obs_flat[3 * i:3 * i + 3]) for i in range(CALLS)]
+o = array("d", [0.0, 0.0, 0.0])
 
 def float_policy(o):
     for j in range(3):
@@ -102,8 +106,9 @@ for r in range(REPEATS):
 int8_actions = array("d", bytes(8 * N))
 float_actions = array("d", bytes(8 * N))
 for i in range(N):
-    int8_actions[i] = qa.policy(obs[i])
-    float_actions[i] = float_policy(obs[i])
+    o[0], o[1], o[2] = obs_flat[3 * i], obs_flat[3 * i + 1], obs_flat[3 * i + 2]
+    int8_actions[i] = qa.policy(o)
+    float_actions[i] = float_policy(o)
 py_vs_nd = None
 if backend.NAME != "python":  # the pure-Python forward on the same integers, for comparison
     layers = []
@@ -120,15 +125,17 @@ if backend.NAME != "python":  # the pure-Python forward on the same integers, fo
     xq, acc, h = [0] * width, [0] * width, array(qactor.FLOAT_TYPECODE, [0.0] * width)
     py_vs_nd = 0.0
     for i in range(N):
-        d = abs(qactor.forward_py(layers, obs[i], xq, acc, h)[0] - int8_actions[i])
+        o[0], o[1], o[2] = obs_flat[3 * i], obs_flat[3 * i + 1], obs_flat[3 * i + 2]
+        d = abs(qactor.forward_py(layers, o, xq, acc, h)[0] - int8_actions[i])
         if d > py_vs_nd:
             py_vs_nd = d
+for path, values in ((%(int8_out)r, int8_actions), (%(float_out)r, float_actions)):
+    with open(path, "wb") as f:
+        f.write(values)
 print(json.dumps({"backend": backend.NAME, "float_bits": backend.FLOAT_BITS,
                   "store_bits": backend.STORE_BITS, "refresh_us": refresh_us,
                   "int8_us": int8_us, "float_us": float_us, "int8_sums": int8_sums,
-                  "float_sums": float_sums, "py_vs_nd": py_vs_nd,
-                  "int8_hex": binascii.hexlify(bytes(int8_actions)).decode(),
-                  "float_hex": binascii.hexlify(bytes(float_actions)).decode()}))
+                  "float_sums": float_sums, "py_vs_nd": py_vs_nd}))
 """
 
 
@@ -166,18 +173,21 @@ def run_device(sizes, params, obs, repeats, micropython):
         script = DEVICE_SCRIPT % {"device_dir": str(DEVICE_DIR), "sizes": list(sizes),
                                   "count": len(obs), "repeats": repeats, "calls": TIMED_CALLS,
                                   "weights": write_weights(tmp / "weights.bin", params),
-                                  "obs": str(tmp / "obs.bin")}
+                                  "obs": str(tmp / "obs.bin"),
+                                  "int8_out": str(tmp / "int8.bin"),
+                                  "float_out": str(tmp / "float.bin")}
         (tmp / "bench.py").write_text(script)
         env = dict(os.environ)
         env.pop("MICRORL_BACKEND", None)
         env.pop("MICRORL_FLOAT_BITS", None)
-        proc = subprocess.run([micropython, "-X", "heapsize=16M", str(tmp / "bench.py")],
-                              capture_output=True, text=True, timeout=3600, env=env)
+        cmd = [micropython, "-X", "heapsize=%d" % HEAP_BYTES, str(tmp / "bench.py")]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, env=env)
+        if proc.returncode == 0:
+            out = json.loads(proc.stdout.strip().splitlines()[-1])
+            out["int8"] = np.fromfile(tmp / "int8.bin", "<f8")
+            out["float"] = np.fromfile(tmp / "float.bin", "<f8")
     if proc.returncode != 0:
         raise BenchError("device run failed:\n%s\n%s" % (proc.stdout[-2000:], proc.stderr[-2000:]))
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    out["int8"] = np.frombuffer(bytes.fromhex(out.pop("int8_hex")), "<f8")
-    out["float"] = np.frombuffer(bytes.fromhex(out.pop("float_hex")), "<f8")
     return out
 
 
