@@ -156,3 +156,53 @@ print(json.dumps({"episode_returns": result["episode_returns"],
     np.testing.assert_allclose(out["episode_returns"], mirror["episode_returns"], atol=1e-3, rtol=0)
     np.testing.assert_allclose([r for _, r in out["eval_returns"]],
                                [r for _, r in mirror["eval_returns"]], atol=1e-3, rtol=0)
+
+
+BYTES_SCRIPT = """
+import gc
+from microrl.compressed import CompressedReplay
+gc.collect()
+before = gc.mem_alloc()
+buf = CompressedReplay(10000)
+gc.collect()
+per_step = (gc.mem_alloc() - before) / 10000
+print("compressed replay, capacity 10000: %.3f bytes per transition" % per_step)
+print(json.dumps({"bytes_per_transition": per_step}))
+"""
+
+PICO_SCRIPT = """
+import gc
+from microrl.config import TD3Config
+from microrl.train import Trainer
+gc.collect()
+before = gc.mem_alloc()
+config = TD3Config(actor_hidden=(32, 32), critic_hidden=(32, 32), batch_size=32,
+                   buffer_capacity=%d, learning_starts=100, replay="compressed")
+trainer = Trainer(config)
+gc.collect()
+built = gc.mem_alloc()
+for _ in range(600):
+    trainer.step()
+gc.collect()
+print(json.dumps({"learner": built - before, "built": built, "trained": gc.mem_alloc(),
+                  "free": gc.mem_free(), "updates": trainer.agent.critic_updates,
+                  "size": trainer.agent.buffer.size}))
+"""
+
+PICO_CAPACITY = 3000  # the most that fits beside the learner and its code on the 64-bit unix port
+
+
+def test_bytes_per_transition_measured_on_micropython():
+    out = run_device(BYTES_SCRIPT, heap="192K", float_bits=32, precompiled=True)
+    print("compressed replay, capacity 10000, gc.mem_alloc() delta: %.3f bytes per transition"
+          % out["bytes_per_transition"])
+    # 10 bytes of codes per slot; the array headers and the chunk list add under 1 %.
+    assert 10.0 <= out["bytes_per_transition"] <= 10.1
+
+
+def test_32x32_batch_32_compressed_trains_500_steps_in_a_192k_heap():
+    out = run_device(PICO_SCRIPT % PICO_CAPACITY, heap="192K", float_bits=32, precompiled=True)
+    print("192K heap, 32x32, batch 32, compressed capacity %d:" % PICO_CAPACITY, out)
+    assert out["updates"] == 500
+    assert out["size"] == 600
+    assert out["trained"] - out["built"] <= 1024
