@@ -75,6 +75,9 @@ def train(config, dtype=np.float64, on_episode=None, on_eval=None):
             eval_returns.append([step + 1, mean_return])
             if on_eval is not None:
                 on_eval(step + 1, mean_return)
+    if not eval_returns or eval_returns[-1][0] != config.total_steps:  # always end evaluated
+        eval_returns.append([config.total_steps, evaluate(agent, config.eval_episodes, config.seed,
+                                                          config.episode_steps)])
     first = next((s for s, ret in eval_returns if ret >= SOLVED_RETURN), None)
     return {
         "episode_returns": episode_returns,
