@@ -74,3 +74,34 @@ def run_device(body, engine="micropython", heap=None, backend=None, float_bits=N
                                                                    proc.stderr[-4000:]))
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     return json.loads(lines[-1])
+
+
+TRAIN_SCRIPT = """
+from microrl.config import TD3Config
+from microrl.train import train
+result = train(TD3Config(**%r))
+agent = result["agent"]
+print(json.dumps({"episode_returns": result["episode_returns"],
+                  "eval_returns": result["eval_returns"],
+                  "max_priority": agent.per.max_priority if agent.per is not None else None}))
+"""
+
+
+def compare_whole_run(config, episodes, tolerance=1e-3):
+    """Train ``config`` (a dict) under MicroPython and on the float64 mirror; assert that they
+    give ``episodes`` episode returns and the same returns and evaluations within ``tolerance``.
+    Returns (device output, mirror result, largest episode-return difference)."""
+    import numpy as np
+    from microrl_host.config import TD3Config
+    from microrl_host.train import train
+
+    out = run_device(TRAIN_SCRIPT % (config,))
+    mirror = train(TD3Config(**config), dtype=np.float64)
+    assert len(out["episode_returns"]) == episodes
+    diff = float(np.max(np.abs(np.subtract(out["episode_returns"], mirror["episode_returns"]))))
+    print("%r: max episode-return difference micropython vs mirror %.2e" % (config, diff))
+    np.testing.assert_allclose(out["episode_returns"], mirror["episode_returns"], atol=tolerance,
+                               rtol=0)
+    np.testing.assert_allclose([r for _, r in out["eval_returns"]],
+                               [r for _, r in mirror["eval_returns"]], atol=tolerance, rtol=0)
+    return out, mirror, diff

@@ -5,12 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from devicerun import run_device
+from devicerun import compare_whole_run, run_device
 from microrl_host.compressed import (ACTION_STEP, OBS_STEP, REWARD_STEP,
                                      CompressedReplayBuffer)
-from microrl_host.config import TD3Config as MirrorConfig
 from microrl_host.rng import Rng as MirrorRng
-from microrl_host.train import train as mirror_train
 
 
 def _steps(count, seed, episode_steps):
@@ -142,20 +140,7 @@ COMPRESSED_RUN = dict(actor_hidden=[8, 8], critic_hidden=[8, 8], batch_size=8, b
 
 
 def test_whole_run_with_compressed_replay_micropython_equals_mirror():
-    out = run_device("""
-from microrl.config import TD3Config
-from microrl.train import train
-result = train(TD3Config(**%r))
-print(json.dumps({"episode_returns": result["episode_returns"],
-                  "eval_returns": result["eval_returns"]}))
-""" % (COMPRESSED_RUN,))
-    mirror = mirror_train(MirrorConfig(**COMPRESSED_RUN), dtype=np.float64)
-    assert len(out["episode_returns"]) == 10
-    diff = np.max(np.abs(np.subtract(out["episode_returns"], mirror["episode_returns"])))
-    print("max episode-return difference: %.2e" % diff)
-    np.testing.assert_allclose(out["episode_returns"], mirror["episode_returns"], atol=1e-3, rtol=0)
-    np.testing.assert_allclose([r for _, r in out["eval_returns"]],
-                               [r for _, r in mirror["eval_returns"]], atol=1e-3, rtol=0)
+    compare_whole_run(COMPRESSED_RUN, episodes=10)
 
 
 BYTES_SCRIPT = """

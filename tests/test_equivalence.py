@@ -5,13 +5,11 @@ reference of the same update (float64 throughout)."""
 import json
 
 import numpy as np
-import pytest
 
-from devicerun import run_device
+from devicerun import compare_whole_run, run_device
 from microrl_host.config import TD3Config as MirrorConfig
 from microrl_host.rng import Rng as MirrorRng
 from microrl_host.td3 import TD3 as MirrorTD3
-from microrl_host.train import train as mirror_train
 from td3_reference import NETWORKS, reference_update
 
 CONFIG = dict(actor_hidden=[16, 16], critic_hidden=[16, 16], batch_size=16, buffer_capacity=400,
@@ -124,17 +122,4 @@ WHOLE_RUN = dict(actor_hidden=[8, 8], critic_hidden=[8, 8], batch_size=8, buffer
 
 
 def test_whole_run_micropython_equals_mirror():
-    out = run_device("""
-from microrl.config import TD3Config
-from microrl.train import train
-result = train(TD3Config(**%r))
-print(json.dumps({"episode_returns": result["episode_returns"],
-                  "eval_returns": result["eval_returns"]}))
-""" % (WHOLE_RUN,))
-    mirror = mirror_train(MirrorConfig(**WHOLE_RUN), dtype=np.float64)
-    assert len(out["episode_returns"]) == 10
-    np.testing.assert_allclose(out["episode_returns"], mirror["episode_returns"], atol=1e-3, rtol=0)
-    np.testing.assert_allclose([r for _, r in out["eval_returns"]],
-                               [r for _, r in mirror["eval_returns"]], atol=1e-3, rtol=0)
-    print("max episode-return difference: %.2e"
-          % np.max(np.abs(np.subtract(out["episode_returns"], mirror["episode_returns"]))))
+    compare_whole_run(WHOLE_RUN, episodes=10)

@@ -3,11 +3,10 @@
 import numpy as np
 import pytest
 
-from devicerun import run_device
+from devicerun import compare_whole_run
 from microrl_host.config import TD3Config as MirrorConfig
 from microrl_host.rng import Rng as MirrorRng
 from microrl_host.td3 import TD3 as MirrorTD3
-from microrl_host.train import train as mirror_train
 
 SMALL = dict(actor_hidden=[8, 8], critic_hidden=[8, 8], batch_size=8, buffer_capacity=300,
              learning_starts=50, policy_delay=2)
@@ -67,21 +66,6 @@ RUN = dict(actor_hidden=[8, 8], critic_hidden=[8, 8], batch_size=8, buffer_capac
 @pytest.mark.parametrize("extra", [dict(prioritized=True),
                                    dict(prioritized=True, replay="compressed", per_k=2)])
 def test_whole_prioritized_run_micropython_equals_mirror(extra):
-    config = dict(RUN, **extra)
-    out = run_device("""
-from microrl.config import TD3Config
-from microrl.train import train
-result = train(TD3Config(**%r))
-print(json.dumps({"episode_returns": result["episode_returns"],
-                  "eval_returns": result["eval_returns"],
-                  "max_priority": result["agent"].per.max_priority}))
-""" % (config,))
-    mirror = mirror_train(MirrorConfig(**config), dtype=np.float64)
-    diff = np.max(np.abs(np.subtract(out["episode_returns"], mirror["episode_returns"])))
-    print(extra, "max episode-return difference: %.2e" % diff)
-    assert len(out["episode_returns"]) == 10
-    np.testing.assert_allclose(out["episode_returns"], mirror["episode_returns"], atol=1e-3, rtol=0)
-    np.testing.assert_allclose([r for _, r in out["eval_returns"]],
-                               [r for _, r in mirror["eval_returns"]], atol=1e-3, rtol=0)
+    out, mirror, _ = compare_whole_run(dict(RUN, **extra), episodes=10)
     assert out["max_priority"] > 1.0  # TD errors raised priorities above the initial 1
     assert abs(out["max_priority"] - mirror["agent"].per.max_priority) < 1e-6
