@@ -75,6 +75,20 @@ def test_every_profile_fits_its_heap_on_micropython(board, tmp_path):
     assert abs(run["heap_estimate_bytes"] - run["heap_peak_bytes"]) < 0.1 * run["heap_peak_bytes"]
 
 
+def test_pico_profile_with_all_three_options_fits_its_heap(tmp_path):
+    """Compressed replay, prioritized replay and the int8 actor together on the rp2-pico config:
+    the optional code and the sum tree must fit beside the learner in 192 KB."""
+    proc = sim("--board", "rp2-pico", "--engine", "micropython", "--steps", "100", "--out",
+               str(tmp_path), "--set", "learning_starts=90", "--set", "eval_every=0",
+               "--set", "eval_episodes=1", "--set", "replay=compressed",
+               "--set", "prioritized=true", "--set", "act_int8=true", "--json")
+    assert proc.returncode == 0, proc.stderr
+    run = json.loads(proc.stdout)
+    assert (run["config"]["replay"], run["config"]["prioritized"]) == ("compressed", True)
+    assert 0 < run["heap_peak_bytes"] < load_profile("rp2-pico").heap_bytes
+    assert abs(run["heap_estimate_bytes"] - run["heap_peak_bytes"]) < 0.15 * run["heap_peak_bytes"]
+
+
 def test_unknown_board():
     proc = sim("--board", "teensy-9000")
     assert proc.returncode == 2

@@ -22,12 +22,17 @@ class TD3:
         n = c.batch_size
         actor_sizes = (OBS_DIM,) + tuple(c.actor_hidden) + (ACT_DIM,)
         critic_sizes = (OBS_DIM + ACT_DIM,) + tuple(c.critic_hidden) + (1,)
-        # The replay buffer is the largest allocation: take it while the heap is least fragmented.
+        # Optional modules load only when configured, and before any buffer: loading code leaves
+        # holes. Then the largest blocks (the replay buffer, the sum tree) while the heap is whole.
+        buffer_class = ReplayBuffer
         if c.replay == "compressed":
-            from .compressed import CompressedReplay
-            self.buffer = CompressedReplay(c.buffer_capacity)
-        else:
-            self.buffer = ReplayBuffer(c.buffer_capacity)
+            from .compressed import CompressedReplay as buffer_class
+        if c.prioritized:
+            from .prioritized import Prioritized
+        if c.act_int8:
+            from .qactor import QActor
+        self.buffer = buffer_class(c.buffer_capacity)
+        self.per = Prioritized(c, self.buffer, n) if c.prioritized else None
         self.actor = MLP(actor_sizes, "tanh", n, rng)
         self.critic1 = MLP(critic_sizes, "linear", n, rng)
         self.critic2 = MLP(critic_sizes, "linear", n, rng, share=self.critic1)
@@ -48,13 +53,8 @@ class TD3:
         self._da = K.matrix(n, ACT_DIM)
         self._obs1 = K.matrix(1, OBS_DIM)
         self.critic_updates = 0
-        self.per = None  # prioritized replay, when the config asks for it
-        if c.prioritized:
-            from .prioritized import Prioritized
-            self.per = Prioritized(c, self.buffer, n)
         self.qactor = None  # act_int8: the int8 copy of the actor that explores
         if c.act_int8:
-            from .qactor import QActor
             self.qactor = QActor(actor_sizes)
             self.qactor.refresh(self.actor)
 

@@ -13,6 +13,8 @@ pessimistic for a 32-bit board and very pessimistic for firmware with microrl fr
 REPLAY_BYTES_PER_TRANSITION = 36  # 9 float32 fields: obs, action, reward, next obs, done
 COMPRESSED_BYTES_PER_TRANSITION = 10  # 5 int16 codes: obs, action, reward with flags
 BASE_BYTES = 54 * 1024  # .mpy code and interpreter objects, measured on the unix port
+# The code of each optional module, imported only when configured (.mpy on the unix port).
+OPTION_CODE_BYTES = {"compressed": 3600, "prioritized": 7900, "act_int8": 4200}
 HEADROOM = 1.10  # construction needs room for transient copies on a fragmented heap
 OBS_DIM = 3
 ACT_DIM = 1
@@ -62,7 +64,11 @@ def estimate_heap_bytes(config, float_bits):
     extra = 0
     if getattr(config, "act_int8", False):  # int8 weights, float biases
         actor = (OBS_DIM,) + tuple(config.actor_hidden) + (ACT_DIM,)
-        extra = parameter_count(actor) * (1 + float_bits // 8)
+        extra = parameter_count(actor) * (1 + float_bits // 8) + OPTION_CODE_BYTES["act_int8"]
+    if getattr(config, "replay", "float") == "compressed":
+        extra += OPTION_CODE_BYTES["compressed"]
+    if getattr(config, "prioritized", False):
+        extra += OPTION_CODE_BYTES["prioritized"]
     return (learner_floats(config) * float_bits // 8 + replay_bytes(config, float_bits)
             + extra + BASE_BYTES)
 

@@ -47,7 +47,7 @@ def build_config(profile, steps=None, seed=None, overrides=()):
         try:
             fields[key] = json.loads(value)
         except json.JSONDecodeError:
-            raise SimError("--set %s: the value must be JSON, got %r" % (key, value)) from None
+            fields[key] = value  # a bare word is a string: --set replay=compressed
     try:
         return TD3Config.from_dict(fields)
     except (ValueError, TypeError) as e:
@@ -254,8 +254,9 @@ def add_arguments(parser):
     parser.add_argument("--steps", type=int, default=None, help="environment steps")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--out", default="runs/sim", help="output directory (default runs/sim)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
-                        help="override a config field, e.g. --set 'actor_hidden=[8,8]'")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config field with a JSON value or a bare string, e.g. "
+                             "--set 'actor_hidden=[8,8]' --set replay=compressed")
     parser.add_argument("--json", action="store_true", help="print run.json on stdout")
 
 
