@@ -55,7 +55,7 @@ class CompressedReplay:
         self.size = 0
         self._next = 0
         self._fresh = True  # the next add starts an episode
-        source = bytes(2 * _WORDS * _CHUNK_ROWS)
+        source = bytes(2 * _WORDS * min(_CHUNK_ROWS, capacity))  # one zero block to copy
         self._chunks = [zeros("h", _WORDS * min(_CHUNK_ROWS, capacity - start), source)
                         for start in range(0, capacity, _CHUNK_ROWS)]
 
