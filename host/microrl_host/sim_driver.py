@@ -45,18 +45,32 @@ while trainer.steps < stop_at:
     if config.eval_every and trainer.steps % config.eval_every == 0 or trainer.steps == stop_at:
         emit({"event": "eval", "step": trainer.steps, "return": trainer.evaluate()})
 
-# One deterministic episode of the learned policy from a fixed start, for the picture.
-env = Pendulum()
-obs = env.set_state(*spec.get("show_start", (3.141592653589793, 0.0)))
-emit({"event": "pose", "th": env.th})
-for _ in range(config.episode_steps):
-    torque_nm = trainer.agent.policy(obs) * MAX_TORQUE_NM
-    env.step(torque_nm)
-    emit({"event": "pose", "th": env.th, "torque_nm": torque_nm})
-# The trained actor's float weights, a matrix row a line (sim.py writes them to actor.json).
-for k, m in enumerate(trainer.agent.actor.params):
-    rows, cols = backend.K.shape(m)
-    for i in range(rows):
-        emit({"event": "actor", "param": k, "row": [backend.K.get(m, i, j) for j in range(cols)]})
-emit({"event": "done", "steps": trainer.steps, "heap_peak_bytes": peak,
-      "critic_updates": trainer.agent.critic_updates})
+def report(trainer, peak):
+    """The learned policy's swing-up and the actor's weights. Only the actor is needed now: the rest
+    is freed first, so that reporting has room on the smallest heaps (whose learners leave only
+    small holes free); this runs in a function so that no new global grows the module's dict."""
+    steps, critic_updates, agent = trainer.steps, trainer.agent.critic_updates, trainer.agent
+    agent.buffer = agent.per = agent.batch = agent.critic1 = agent.critic2 = None
+    agent.critic1_target = agent.critic2_target = agent.actor_target = None
+    agent.actor_adam = agent.critic1_adam = agent.critic2_adam = None
+    trainer.agent = None
+    gc.collect()
+    # One deterministic episode of the learned policy from a fixed start, for the picture.
+    env = Pendulum()
+    obs = env.set_state(*spec.get("show_start", (3.141592653589793, 0.0)))
+    emit({"event": "pose", "th": env.th})
+    for _ in range(config.episode_steps):
+        torque_nm = agent.policy(obs) * MAX_TORQUE_NM
+        env.step(torque_nm)
+        emit({"event": "pose", "th": env.th, "torque_nm": torque_nm})
+    # The trained actor's float weights, a matrix row a line (sim.py writes them to actor.json).
+    for k, m in enumerate(agent.actor.params):
+        rows, cols = backend.K.shape(m)
+        for i in range(rows):
+            emit({"event": "actor", "param": k,
+                  "row": [backend.K.get(m, i, j) for j in range(cols)]})
+    emit({"event": "done", "steps": steps, "heap_peak_bytes": peak,
+          "critic_updates": critic_updates})
+
+
+report(trainer, peak)
