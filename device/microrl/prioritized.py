@@ -32,17 +32,18 @@ class Prioritized:
 
     def sample(self, rng, n, batch):
         """Draw n slots by priority into ``batch`` and set their importance-sampling weights."""
-        slots, tree, buf = self.slots, self.tree, self.buffer
+        slots, tree, buf, w = self.slots, self.tree, self.buffer, self.weights
         tree.sample(rng, n, slots)
         low = None
         for i in range(n):
             buf.decode(slots[i], batch, i)
             p = tree.get(slots[i])
+            K.set(w, i, 0, p)  # the priority, turned into the weight below
             if low is None or p < low:
                 low = p
         beta = self.config.per_beta
         for i in range(n):
-            K.set(self.weights, i, 0, (low / tree.get(slots[i])) ** beta)
+            K.set(w, i, 0, (low / K.get(w, i, 0)) ** beta)
 
     def update_priorities(self, dq, n):
         """New priorities from critic 1's TD errors |Q1 - y| = |dL/dQ1| n / 2, in batch order."""

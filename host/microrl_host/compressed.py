@@ -65,37 +65,34 @@ class CompressedReplayBuffer:
             self.size += 1
         return slot
 
+    def whole(self, idx):
+        """A bool per slot of `idx`: it holds a whole transition (the device's `sampleable`)."""
+        idx = np.asarray(idx)
+        word = self._word[idx]
+        successor = self._word[(idx + 1) % self.capacity]
+        ok = ((word & _TERMINAL) != 0) | ((successor & _START) == 0)
+        # The newest slot's next observation is not written yet; slots past `size` are empty.
+        return ok & (idx < self.size) & (idx != (self._next - 1) % self.capacity)
+
     def sampleable(self, slot):
-        """The device's test for one slot: its next observation is stored."""
-        if slot >= self.size or slot == (self._next - 1) % self.capacity:
-            return False
-        if self._word[slot] & _TERMINAL:
-            return True
-        return not self._word[(slot + 1) % self.capacity] & _START
+        return bool(self.whole(slot))
 
     def sampleable_mask(self):
-        """A bool per stored slot: its next observation is stored (the device's `sampleable`)."""
-        size = self.size
-        word = self._word[:size]
-        successor = np.roll(self._word, -1)[:size] if size == self.capacity else \
-            np.append(self._word[1:size], _START)
-        mask = ((word & _TERMINAL) != 0) | ((successor & _START) == 0)
-        mask[(self._next - 1) % self.capacity] = False
-        return mask
+        """`whole` for every stored slot."""
+        return self.whole(np.arange(self.size))
 
     def draw(self, rng, batch):
-        """`batch` sampleable slots, drawn as the device does: `below(size)` until accepted."""
+        """`batch` whole slots, drawn as the device does: `below(size)` until accepted."""
         size = self.size
         if size < 2:
             raise ValueError(f"cannot sample: the buffer holds {size} steps")
-        mask = self.sampleable_mask()
-        if not mask.any():
-            raise ValueError(f"no sampleable transition among {size} slots")
         chosen = []
         need = batch
         while need:
             idx = rng.below_array(need, size)
-            keep = idx[mask[idx]]
+            keep = idx[self.whole(idx)]
+            if keep.size == 0 and not self.sampleable_mask().any():
+                raise ValueError(f"no sampleable transition among {size} slots")
             chosen.append(keep)
             need -= keep.size
         return np.concatenate(chosen)
