@@ -5,6 +5,7 @@ reference of the same update (float64 throughout)."""
 import json
 
 import numpy as np
+import pytest
 
 from devicerun import compare_whole_run, run_device
 from microrl_host.config import TD3Config as MirrorConfig
@@ -57,9 +58,10 @@ print(json.dumps({"before": before, "after": weights()}))
 """
 
 
-def _device_update(engine, backend):
+def _device_update(engine, backend, micro_batch=0):
     rows = [(list(map(float, o)), a, r, list(map(float, n)), d) for o, a, r, n, d in transitions()]
-    spec = {"config": CONFIG, "init_seed": INIT_SEED, "update_seed": UPDATE_SEED, "rows": rows}
+    config = dict(CONFIG, micro_batch=micro_batch)
+    spec = {"config": config, "init_seed": INIT_SEED, "update_seed": UPDATE_SEED, "rows": rows}
     return run_device(DEVICE_SCRIPT % json.dumps(spec), engine=engine, backend=backend)
 
 
@@ -91,9 +93,12 @@ def _max_diff(a, b):
     return max(float(np.max(np.abs(x - y))) for name in NETWORKS for x, y in zip(a[name], b[name]))
 
 
-def test_one_td3_update_agrees_four_ways():
-    mpy = _device_update("micropython", None)
-    cpy = _device_update("cpython", "numpy")
+# micro_batch 5: the device's networks see the batch of 16 as rows 0-4, 5-9, 10-14 and 15, and sum
+# the gradients; the mirror and torch see the whole batch at once.
+@pytest.mark.parametrize("micro_batch", [0, 5])
+def test_one_td3_update_agrees_four_ways(micro_batch):
+    mpy = _device_update("micropython", None, micro_batch)
+    cpy = _device_update("cpython", "numpy", micro_batch)
     before = _as_arrays(mpy["before"])
     assert _max_diff(before, _as_arrays(cpy["before"])) == 0.0  # same generator, same init
     mirror = MirrorTD3(MirrorConfig(**CONFIG), MirrorRng(INIT_SEED), np.float64)
@@ -114,7 +119,7 @@ def test_one_td3_update_agrees_four_ways():
                          ("cpython-numpy", _as_arrays(cpy["after"])), ("mirror", mirror_after)):
         diff = _max_diff(after, reference)
         print("%s vs torch: max |difference| %.2e (weights moved %.2e)" % (label, diff, moved))
-        assert diff < 1e-5, label
+        assert diff < (1e-5 if label == "mirror" or micro_batch == 0 else 1e-12), label
 
 
 WHOLE_RUN = dict(actor_hidden=[8, 8], critic_hidden=[8, 8], batch_size=8, buffer_capacity=2000,
@@ -123,3 +128,7 @@ WHOLE_RUN = dict(actor_hidden=[8, 8], critic_hidden=[8, 8], batch_size=8, buffer
 
 def test_whole_run_micropython_equals_mirror():
     compare_whole_run(WHOLE_RUN, episodes=10)
+
+
+def test_whole_run_in_micro_batches_equals_the_mirror_in_one_pass():
+    compare_whole_run(dict(WHOLE_RUN, micro_batch=3), episodes=10)

@@ -64,7 +64,8 @@ RUN = dict(actor_hidden=[8, 8], critic_hidden=[8, 8], batch_size=8, buffer_capac
 
 
 @pytest.mark.parametrize("extra", [dict(prioritized=True),
-                                   dict(prioritized=True, replay="compressed", per_k=2)])
+                                   dict(prioritized=True, replay="compressed", per_k=2),
+                                   dict(prioritized=True, micro_batch=3)])
 def test_whole_prioritized_run_micropython_equals_mirror(extra):
     out, mirror, _ = compare_whole_run(dict(RUN, **extra), episodes=10)
     assert out["max_priority"] > 1.0  # TD errors raised priorities above the initial 1

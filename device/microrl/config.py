@@ -5,6 +5,8 @@ _FIELDS = (
     ("actor_hidden", (64, 64)),      # hidden layer widths of the actor
     ("critic_hidden", (64, 64)),     # hidden layer widths of each critic
     ("batch_size", 100),             # transitions per minibatch
+    ("micro_batch", 0),              # rows per network pass, summed into the batch's gradient
+                                     # (0: the whole batch); smaller needs less activation memory
     ("buffer_capacity", 10000),      # replay buffer capacity in transitions
     ("gamma", 0.99),                 # discount factor
     ("tau", 0.02),                   # Polyak rate of the target networks
@@ -78,6 +80,9 @@ class TD3Config:
                 raise ValueError("%s must be a number >= 0, got %r" % (name, v))
         if self.actor_lr <= 0 or self.critic_lr <= 0:
             raise ValueError("%s must be > 0" % ("actor_lr" if self.actor_lr <= 0 else "critic_lr"))
+        if not isinstance(self.micro_batch, int) or not 0 <= self.micro_batch <= self.batch_size:
+            raise ValueError("micro_batch must be an integer in [0, batch_size], got %r"
+                             % (self.micro_batch,))
         if self.batch_size > self.buffer_capacity:
             raise ValueError("batch_size (%d) must not exceed buffer_capacity (%d)"
                              % (self.batch_size, self.buffer_capacity))

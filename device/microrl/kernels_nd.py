@@ -34,6 +34,11 @@ def scratch_like(m):
     return matrix(*m.shape)
 
 
+def rows(m, start, count):
+    """Rows [start, start + count) of m as a view."""
+    return m[start:start + count]
+
+
 def copy(dst, src):
     dst[:] = src
 
@@ -54,9 +59,12 @@ def dot(out, x, w, n):
     out[:n] = _np.dot(x[:n], w)
 
 
-def dot_tn(out, x, d, n):
-    """out = x[:n]^T d[:n]"""
-    out[:] = _np.dot(x[:n].T, d[:n])
+def dot_tn(out, x, d, n, acc=False):
+    """out = x[:n]^T d[:n], or out += that when ``acc``"""
+    if acc:
+        out += _np.dot(x[:n].T, d[:n])
+    else:
+        out[:] = _np.dot(x[:n].T, d[:n])
 
 
 def dot_nt(out, d, w, n):
@@ -68,8 +76,12 @@ def add_bias(out, b, n):
     out[:n] += b
 
 
-def sum_rows(out, d, n):
-    out[0, :] = _np.sum(d[:n], axis=0)
+def sum_rows(out, d, n, acc=False):
+    """out = the sum of d's first n rows, or out += that when ``acc``"""
+    if acc:
+        out += _np.sum(d[:n], axis=0)
+    else:
+        out[0, :] = _np.sum(d[:n], axis=0)
 
 
 def relu(y, n):
@@ -109,10 +121,10 @@ def scale_rows(d, s, n):
     d[:n] *= s[:n]
 
 
-def mse_grad(d, q, y, n):
-    """d[:n] = 2 (q - y) / n, the gradient of mean((q - y)^2)"""
+def mse_grad(d, q, y, n, batch):
+    """d[:n] = 2 (q - y) / batch, the gradient of mean((q - y)^2) over a batch of ``batch`` rows"""
     d[:n] = q[:n] - y[:n]
-    d[:n] *= 2.0 / n
+    d[:n] *= 2.0 / batch
 
 
 def adam(p, g, m, v, tmp, step_size, beta1, beta2, eps, inv_sqrt_bc2):

@@ -52,6 +52,12 @@ def scratch_like(m):
     return None
 
 
+def rows(m, start, count):
+    """Rows [start, start + count) of m as a matrix that shares its storage."""
+    cols = m[2]
+    return (memoryview(m[0])[start * cols:(start + count) * cols], count, cols)
+
+
 def copy(dst, src):
     d = dst[0]
     s = src[0]
@@ -87,8 +93,8 @@ def dot(out, x, w, n):
             o[ob + j] = s
 
 
-def dot_tn(out, x, d, n):
-    """out = x[:n]^T d[:n]"""
+def dot_tn(out, x, d, n, acc=False):
+    """out = x[:n]^T d[:n], or out += that when ``acc``"""
     o, xd, dd = out[0], x[0], d[0]
     rows, cols = x[2], d[2]
     for r in range(rows):
@@ -101,7 +107,10 @@ def dot_tn(out, x, d, n):
                 s += xd[xi] * dd[di]
                 xi += rows
                 di += cols
-            o[ob + j] = s
+            if acc:
+                o[ob + j] += s
+            else:
+                o[ob + j] = s
 
 
 def dot_nt(out, d, w, n):
@@ -128,14 +137,18 @@ def add_bias(out, b, n):
             o[ob + j] += bd[j]
 
 
-def sum_rows(out, d, n):
+def sum_rows(out, d, n, acc=False):
+    """out = the sum of d's first n rows, or out += that when ``acc``"""
     o, dd = out[0], d[0]
     cols = d[2]
     for j in range(cols):
         s = 0.0
         for i in range(j, n * cols, cols):
             s += dd[i]
-        o[j] = s
+        if acc:
+            o[j] += s
+        else:
+            o[j] = s
 
 
 def relu(y, n):
@@ -208,10 +221,10 @@ def scale_rows(d, s, n):
             dd[j] *= f
 
 
-def mse_grad(d, q, y, n):
-    """d[:n] = 2 (q - y) / n, the gradient of mean((q - y)^2)"""
+def mse_grad(d, q, y, n, batch):
+    """d[:n] = 2 (q - y) / batch, the gradient of mean((q - y)^2) over a batch of ``batch`` rows"""
     dd, qd, yd = d[0], q[0], y[0]
-    scale = 2.0 / n
+    scale = 2.0 / batch
     for i in range(n * d[2]):
         dd[i] = (qd[i] - yd[i]) * scale
 

@@ -73,11 +73,12 @@ class MLP:
         self._x = x
         return h
 
-    def backward(self, dy, n, param_grads=True, input_grad=True):
+    def backward(self, dy, n, param_grads=True, input_grad=True, accumulate=False):
         """Backprop dL/dy through the last forward; returns dL/dx or None.
 
         Consumes the forward's activations and modifies ``dy`` in place. Overwrites the parameter
-        gradients when ``param_grads``; skips dL/dx unless ``input_grad``.
+        gradients when ``param_grads`` (adds to them when also ``accumulate``: a batch processed
+        in parts); skips dL/dx unless ``input_grad``.
         """
         outs, params, grads = self.outs, self.params, self.grads
         if param_grads and grads is None:
@@ -88,8 +89,8 @@ class MLP:
         for k in range(len(outs) - 1, -1, -1):
             x_k = outs[k - 1] if k > 0 else self._x
             if param_grads:
-                K.dot_tn(grads[2 * k], x_k, d, n)
-                K.sum_rows(grads[2 * k + 1], d, n)
+                K.dot_tn(grads[2 * k], x_k, d, n, accumulate)
+                K.sum_rows(grads[2 * k + 1], d, n, accumulate)
             if k > 0:
                 d_next = outs[k - 1]
                 K.dot_nt_relu(d_next, d, params[2 * k], n)

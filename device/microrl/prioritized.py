@@ -45,13 +45,14 @@ class Prioritized:
         for i in range(n):
             K.set(w, i, 0, (low / K.get(w, i, 0)) ** beta)
 
-    def update_priorities(self, dq, n):
-        """New priorities from critic 1's TD errors |Q1 - y| = |dL/dQ1| n / 2, in batch order."""
+    def update_priorities(self, dq, n, start=0):
+        """New priorities from critic 1's TD errors |Q1 - y| = |dL/dQ1| B / 2 (B the batch size),
+        in batch order: ``dq`` holds rows start to start + n of the batch."""
         c = self.config
-        half = 0.5 * n
+        half = 0.5 * c.batch_size
         slots, tree = self.slots, self.tree
         for i in range(n):
             p = (abs(K.get(dq, i, 0)) * half + c.per_eps) ** c.per_alpha
-            tree.update(slots[i], p)
+            tree.update(slots[start + i], p)
             if p > self.max_priority:
                 self.max_priority = p

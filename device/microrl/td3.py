@@ -20,6 +20,10 @@ class TD3:
         c = config
         self.config = c
         n = c.batch_size
+        # The networks see at most ``rows`` batch rows at a time: their activations are sized for
+        # a micro-batch, and the gradients of a batch are summed over its micro-batches.
+        rows = c.micro_batch or n
+        self.rows = rows
         actor_sizes = (OBS_DIM,) + tuple(c.actor_hidden) + (ACT_DIM,)
         critic_sizes = (OBS_DIM + ACT_DIM,) + tuple(c.critic_hidden) + (1,)
         # Optional modules load only when configured, and before any buffer: loading code leaves
@@ -33,12 +37,14 @@ class TD3:
             from .qactor import QActor
         self.buffer = buffer_class(c.buffer_capacity)
         self.per = Prioritized(c, self.buffer, n) if c.prioritized else None
-        self.actor = MLP(actor_sizes, "tanh", n, rng)
-        self.critic1 = MLP(critic_sizes, "linear", n, rng)
-        self.critic2 = MLP(critic_sizes, "linear", n, rng, share=self.critic1)
-        self.actor_target = MLP(actor_sizes, "tanh", n, share=self.actor, trainable=False)
-        self.critic1_target = MLP(critic_sizes, "linear", n, share=self.critic1, trainable=False)
-        self.critic2_target = MLP(critic_sizes, "linear", n, share=self.critic1, trainable=False)
+        self.actor = MLP(actor_sizes, "tanh", rows, rng)
+        self.critic1 = MLP(critic_sizes, "linear", rows, rng)
+        self.critic2 = MLP(critic_sizes, "linear", rows, rng, share=self.critic1)
+        self.actor_target = MLP(actor_sizes, "tanh", rows, share=self.actor, trainable=False)
+        self.critic1_target = MLP(critic_sizes, "linear", rows, share=self.critic1,
+                                  trainable=False)
+        self.critic2_target = MLP(critic_sizes, "linear", rows, share=self.critic1,
+                                  trainable=False)
         self.actor_target.copy_from(self.actor)
         self.critic1_target.copy_from(self.critic1)
         self.critic2_target.copy_from(self.critic2)
@@ -49,8 +55,8 @@ class TD3:
                                  scratch=self.critic1_adam)
         self.batch = Batch(n)
         self._y = K.matrix(n, 1)
-        self._dq = K.matrix(n, 1)
-        self._da = K.matrix(n, ACT_DIM)
+        self._dq = K.matrix(rows, 1)
+        self._da = K.matrix(rows, ACT_DIM)
         self._obs1 = K.matrix(1, OBS_DIM)
         self.critic_updates = 0
         self.qactor = None  # act_int8: the int8 copy of the actor that explores
@@ -97,33 +103,44 @@ class TD3:
             self.buffer.sample(rng, n, b)
         else:
             per.sample(rng, n, b)
-        a_next = self.actor_target.forward(b.next_obs, n)
-        for i in range(n):
-            eps = _clip(c.policy_noise * rng.normal(), -c.noise_clip, c.noise_clip)
-            K.set(b.next_sa, i, OBS_DIM, _clip(K.get(a_next, i, 0) + eps, -1.0, 1.0))
         y = self._y
-        K.copy(y, self.critic1_target.forward(b.next_sa, n))
-        K.minimum(y, self.critic2_target.forward(b.next_sa, n), n)
-        K.td_target(y, b.reward, b.done, c.gamma, n)
+        for s in range(0, n, self.rows):
+            m = min(self.rows, n - s)
+            a_next = self.actor_target.forward(K.rows(b.next_obs, s, m), m)
+            for i in range(m):
+                eps = _clip(c.policy_noise * rng.normal(), -c.noise_clip, c.noise_clip)
+                K.set(b.next_sa, s + i, OBS_DIM, _clip(K.get(a_next, i, 0) + eps, -1.0, 1.0))
+            next_sa = K.rows(b.next_sa, s, m)
+            y_part = K.rows(y, s, m)
+            K.copy_cols(y_part, 0, self.critic1_target.forward(next_sa, m), 0, 1, m)
+            K.minimum(y_part, self.critic2_target.forward(next_sa, m), m)
+            K.td_target(y_part, K.rows(b.reward, s, m), K.rows(b.done, s, m), c.gamma, m)
+        dq = self._dq
         for critic, adam in ((self.critic1, self.critic1_adam), (self.critic2, self.critic2_adam)):
-            K.mse_grad(self._dq, critic.forward(b.sa, n), y, n)
-            if per is not None:  # importance weights; critic 1's TD errors are the priorities
-                if critic is self.critic1:
-                    per.update_priorities(self._dq, n)
-                K.scale_rows(self._dq, per.weights, n)
-            critic.backward(self._dq, n, param_grads=True, input_grad=False)
+            for s in range(0, n, self.rows):
+                m = min(self.rows, n - s)
+                K.mse_grad(dq, critic.forward(K.rows(b.sa, s, m), m), K.rows(y, s, m), m, n)
+                if per is not None:  # importance weights; critic 1's TD errors are the priorities
+                    if critic is self.critic1:
+                        per.update_priorities(dq, m, s)
+                    K.scale_rows(dq, K.rows(per.weights, s, m), m)
+                critic.backward(dq, m, param_grads=True, input_grad=False, accumulate=s > 0)
             adam.step()
         self.critic_updates += 1
 
     def update_actor(self):
         n = self.config.batch_size
         b = self.batch
-        K.copy_cols(b.sa, OBS_DIM, self.actor.forward(b.obs, n), 0, ACT_DIM, n)
-        self.critic1.forward(b.sa, n)
-        K.fill(self._dq, -1.0 / n, n)
-        dsa = self.critic1.backward(self._dq, n, param_grads=False, input_grad=True)
-        K.copy_cols(self._da, 0, dsa, OBS_DIM, ACT_DIM, n)
-        self.actor.backward(self._da, n, param_grads=True, input_grad=False)
+        for s in range(0, n, self.rows):
+            m = min(self.rows, n - s)
+            sa = K.rows(b.sa, s, m)
+            K.copy_cols(sa, OBS_DIM, self.actor.forward(K.rows(b.obs, s, m), m), 0, ACT_DIM, m)
+            self.critic1.forward(sa, m)
+            K.fill(self._dq, -1.0 / n, m)
+            dsa = self.critic1.backward(self._dq, m, param_grads=False, input_grad=True)
+            K.copy_cols(self._da, 0, dsa, OBS_DIM, ACT_DIM, m)
+            self.actor.backward(self._da, m, param_grads=True, input_grad=False,
+                                accumulate=s > 0)
         self.actor_adam.step()
 
     def update_targets(self):

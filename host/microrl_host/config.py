@@ -14,6 +14,8 @@ class TD3Config:
     actor_hidden: tuple = (64, 64)  # hidden layer widths of the actor (policy) MLP
     critic_hidden: tuple = (64, 64)  # hidden layer widths of each of the twin critic MLPs
     batch_size: int = 100  # transitions sampled from the replay buffer per update
+    micro_batch: int = 0  # device: rows per network pass, gradients summed (0: whole batch); the
+    #                       mirror computes the same sum in one pass
     buffer_capacity: int = 10000  # replay buffer rows (ring overwrite when full)
     gamma: float = 0.99  # discount factor
     tau: float = 0.02  # Polyak rate of the target networks (paper: 0.005; faster here, see bench_learn)
@@ -60,6 +62,9 @@ class TD3Config:
             value = getattr(self, name)
             if not _is_int(value) or value < 0:
                 raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+        if not _is_int(self.micro_batch) or not 0 <= self.micro_batch <= self.batch_size:
+            raise ValueError(f"micro_batch must be an int in [0, batch_size], "
+                             f"got {self.micro_batch!r}")
         if self.batch_size > self.buffer_capacity:
             raise ValueError(f"batch_size ({self.batch_size}) must not exceed "
                              f"buffer_capacity ({self.buffer_capacity})")

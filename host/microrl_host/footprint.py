@@ -2,7 +2,7 @@
 
 The model counts what the device code allocates (docs/ALGORITHM.md): six networks' parameters,
 Adam's two moments and the gradients of the three trained networks (the twin critics share one
-gradient set), the activations of one actor and one critic workspace for the batch, the minibatch
+gradient set), the activations of one actor and one critic workspace for the batch (or micro-batch), the minibatch
 matrices, and the replay buffer at 36 bytes per transition (10 for the compressed layout), plus the
 sum tree of prioritized replay and the int8 copy of the actor when the config asks for them. ``BASE_BYTES`` is what the package's
 code and the interpreter's own objects take when the modules are imported as .mpy files; it was
@@ -34,9 +34,10 @@ def learner_floats(config):
     adam = 2 * (p_a + 2 * p_c)  # first and second moments of actor and both critics
     grads = p_a + p_c  # the critics share one gradient set
     n = config.batch_size
-    activations = n * (sum(actor[1:]) + sum(critic[1:]))
-    input_grads = n * (OBS_DIM + OBS_DIM + ACT_DIM)
-    batch = n * (2 * OBS_DIM + 2 * (OBS_DIM + ACT_DIM) + 2) + 3 * n + OBS_DIM
+    rows = getattr(config, "micro_batch", 0) or n  # the networks' buffers hold a micro-batch
+    activations = rows * (sum(actor[1:]) + sum(critic[1:]))
+    input_grads = rows * (OBS_DIM + OBS_DIM + ACT_DIM)
+    batch = n * (2 * OBS_DIM + 2 * (OBS_DIM + ACT_DIM) + 2) + n + 2 * rows + OBS_DIM
     return params + adam + grads + activations + input_grads + batch
 
 
