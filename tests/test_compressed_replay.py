@@ -162,11 +162,11 @@ from microrl.train import Trainer
 gc.collect()
 before = gc.mem_alloc()
 config = TD3Config(actor_hidden=(32, 32), critic_hidden=(32, 32), batch_size=32,
-                   buffer_capacity=%d, learning_starts=100, replay="compressed")
+                   buffer_capacity=%d, learning_starts=100, replay="compressed", %s)
 trainer = Trainer(config)
 gc.collect()
 built = gc.mem_alloc()
-for _ in range(600):
+for _ in range(%d):
     trainer.step()
 gc.collect()
 print(json.dumps({"learner": built - before, "built": built, "trained": gc.mem_alloc(),
@@ -174,9 +174,11 @@ print(json.dumps({"learner": built - before, "built": built, "trained": gc.mem_a
                   "size": trainer.agent.buffer.size}))
 """
 
-PICO_CAPACITY = 2500  # fits with 26 KB to spare; 3000 to 3500 fit or not depending on heap layout
-
-
+# Micro-batches of 4 rows and int16 Adam moments: what makes 10 000 steps fit a board's 192 KB.
+PICO_OPTIONS = 'micro_batch=4, adam_state="int16"'
+# The 64-bit unix port also keeps the package's code (about 36 KB) and 64-bit objects in the heap;
+# 6000 steps fit there with 18 KB to spare, 7000 do not.
+PICO_CAPACITY = 6000
 def test_bytes_per_transition_measured_on_micropython():
     out = run_device(BYTES_SCRIPT, heap="192K", float_bits=32, precompiled=True)
     print("compressed replay, capacity 10000, gc.mem_alloc() delta: %.3f bytes per transition"
@@ -186,8 +188,20 @@ def test_bytes_per_transition_measured_on_micropython():
 
 
 def test_32x32_batch_32_compressed_trains_500_steps_in_a_192k_heap():
-    out = run_device(PICO_SCRIPT % PICO_CAPACITY, heap="192K", float_bits=32, precompiled=True)
-    print("192K heap, 32x32, batch 32, compressed capacity %d:" % PICO_CAPACITY, out)
+    out = run_device(PICO_SCRIPT % (PICO_CAPACITY, PICO_OPTIONS, 600), heap="192K", float_bits=32,
+                     precompiled=True)
+    print("192K heap, 32x32, batch 32, compressed capacity %d, %s:" % (PICO_CAPACITY, PICO_OPTIONS),
+          out)
     assert out["updates"] == 500
     assert out["size"] == 600
     assert out["trained"] - out["built"] <= 1024
+
+
+def test_capacity_10000_needs_under_220_kb_on_the_64_bit_port():
+    """The full 10 000-step learner, measured in a larger heap: what it would take on this port."""
+    out = run_device(PICO_SCRIPT % (10000, PICO_OPTIONS, 200), heap="1M", float_bits=32,
+                     precompiled=True)
+    print("32x32, batch 32, compressed capacity 10000, %s: learner %d bytes, live heap %d bytes"
+          % (PICO_OPTIONS, out["learner"], out["trained"]))
+    assert out["updates"] == 100
+    assert out["trained"] < 220 * 1024

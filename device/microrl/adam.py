@@ -1,4 +1,11 @@
-"""Adam (Kingma and Ba) with bias correction, as torch.optim.Adam without weight decay."""
+"""Adam (Kingma and Ba) with bias correction, as torch.optim.Adam without weight decay.
+
+``state="int16"`` keeps the moments in half the memory: per tensor, the first moment m as int16
+codes round(m / s_m) and the square root of the second moment as ceil(sqrt(v) / s_v), with the scales
+s_m = max|m| / 32767 and s_v = max sqrt(v) / 32767 set at every step. A step dequantizes, updates
+in float and uses the float moments for the parameter update, then requantizes. Rounding sqrt(v) up
+never lets the denominator fall below float Adam's (docs/ALGORITHM.md).
+"""
 
 from math import sqrt
 
@@ -11,7 +18,8 @@ class Adam:
     ``scratch``: another Adam over the same shapes whose scratch buffers this one may share.
     """
 
-    def __init__(self, params, grads, lr, beta1=0.9, beta2=0.999, eps=1e-8, scratch=None):
+    def __init__(self, params, grads, lr, beta1=0.9, beta2=0.999, eps=1e-8, scratch=None,
+                 state="float"):
         if not lr > 0.0:
             raise ValueError("lr must be > 0, got %r" % lr)
         self.params = params
@@ -21,9 +29,16 @@ class Adam:
         self.beta2 = beta2
         self.eps = eps
         self.t = 0
-        self.m = [K.matrix(*K.shape(p)) for p in params]
-        self.v = [K.matrix(*K.shape(p)) for p in params]
-        self.tmp = scratch.tmp if scratch is not None else [K.scratch_like(p) for p in params]
+        self.int16 = state == "int16"
+        if self.int16:
+            self.m = [K.codes(*K.shape(p)) for p in params]
+            self.v = [K.codes(*K.shape(p)) for p in params]
+            self.scales = K.matrix(len(params), 2)  # row i: (s_m, s_v) of params[i]
+            self.tmp = None
+        else:
+            self.m = [K.matrix(*K.shape(p)) for p in params]
+            self.v = [K.matrix(*K.shape(p)) for p in params]
+            self.tmp = scratch.tmp if scratch is not None else [K.scratch_like(p) for p in params]
 
     def step(self):
         self.t += 1
@@ -33,4 +48,8 @@ class Adam:
         inv_sqrt_bc2 = 1.0 / sqrt(1.0 - b2 ** self.t)
         m, v, tmp, grads = self.m, self.v, self.tmp, self.grads
         for i, p in enumerate(self.params):
-            K.adam(p, grads[i], m[i], v[i], tmp[i], step_size, b1, b2, self.eps, inv_sqrt_bc2)
+            if self.int16:
+                K.adam16(p, grads[i], m[i], v[i], self.scales, i, step_size, b1, b2, self.eps,
+                         inv_sqrt_bc2)
+            else:
+                K.adam(p, grads[i], m[i], v[i], tmp[i], step_size, b1, b2, self.eps, inv_sqrt_bc2)

@@ -15,6 +15,7 @@ _FIELDS = (
     ("adam_beta1", 0.9),             # Adam first-moment decay
     ("adam_beta2", 0.999),           # Adam second-moment decay
     ("adam_eps", 1e-8),              # Adam denominator epsilon
+    ("adam_state", "float"),         # Adam moments: float, or int16 codes with per-tensor scales
     ("policy_noise", 0.2),           # std of target policy smoothing noise, normalised action units
     ("noise_clip", 0.5),             # clip of the target policy smoothing noise
     ("exploration_noise", 0.1),      # std of the Gaussian exploration noise
@@ -35,6 +36,7 @@ _FIELDS = (
 )
 
 REPLAYS = ("float", "compressed")
+ADAM_STATES = ("float", "int16")
 SUM_TREE_FANOUTS = (2, 4, 8, 16)
 
 _POSITIVE_INTS = ("batch_size", "buffer_capacity", "policy_delay", "episode_steps",
@@ -94,6 +96,9 @@ class TD3Config:
             v = getattr(self, name)
             if not 0.0 <= v < 1.0:
                 raise ValueError("%s must be in [0, 1), got %r" % (name, v))
+        if self.adam_state not in ADAM_STATES:
+            raise ValueError("adam_state must be one of %s, got %r"
+                             % (", ".join(ADAM_STATES), self.adam_state))
         if self.replay not in REPLAYS:
             raise ValueError("replay must be one of %s, got %r" % (", ".join(REPLAYS), self.replay))
         for name in ("act_int8", "prioritized"):

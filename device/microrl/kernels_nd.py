@@ -4,6 +4,8 @@ Only the ulab subset is used: at most 2-D, no fancy indexing, no ``@``, ``out=``
 (math ufuncs). A ``dot`` always allocates its result on ulab; everything else updates in place.
 """
 
+from .kernels_py import ROUND_UP_SLACK
+
 _np = None
 _ulab = False
 
@@ -16,6 +18,11 @@ def init(np, is_ulab):
 
 def matrix(rows, cols):
     return _np.zeros((rows, cols), dtype=_np.float) if _ulab else _np.zeros((rows, cols))
+
+
+def codes(rows, cols):
+    """A matrix of int16 codes (the moments of Adam with int16 state)."""
+    return _np.zeros((rows, cols), dtype=_np.int16)
 
 
 def shape(m):
@@ -147,6 +154,29 @@ def adam(p, g, m, v, tmp, step_size, beta1, beta2, eps, inv_sqrt_bc2):
     tmp *= m
     tmp *= step_size
     p -= tmp
+
+
+def adam16(p, g, qm, qv, scales, k, step_size, beta1, beta2, eps, inv_sqrt_bc2):
+    """Adam on int16 moments: qm codes m / s_m, qv codes sqrt(v) / s_v, (s_m, s_v) is row k of
+    ``scales``. Dequantize, update, step p, then requantize with the new largest values."""
+    m = qm * float(scales[k, 0])
+    m *= beta1
+    m += g * (1.0 - beta1)
+    r = qv * float(scales[k, 1])
+    r *= r
+    r *= beta2
+    r += (g * g) * (1.0 - beta2)
+    r = _np.sqrt(r)
+    d = r * inv_sqrt_bc2
+    d += eps
+    p -= step_size * (m / d)
+    new_sm = float(_np.max(abs(m))) / 32767.0
+    new_sv = float(_np.max(r)) / 32767.0
+    qm[:] = _np.around(m / new_sm) if new_sm > 0.0 else 0.0 * m
+    qv[:] = (_np.minimum(_np.ceil(r / new_sv - ROUND_UP_SLACK), 32767.0) if new_sv > 0.0
+             else 0.0 * r)
+    scales[k, 0] = new_sm
+    scales[k, 1] = new_sv
 
 
 def polyak(target, online, tau):

@@ -6,11 +6,14 @@ Every kernel works in place on preallocated matrices and allocates nothing but f
 """
 
 from array import array
-from math import sqrt as _sqrt, tanh as _tanh
+from math import ceil as _ceil, sqrt as _sqrt, tanh as _tanh
 
 _typecode = "f"
 _itemsize = 4
 _ITEMSIZE = {"b": 1, "h": 2, "i": 4, "f": 4, "d": 8}
+# Adam's int16 sqrt(v) codes round up, but not a quotient within this of an integer: a moment that
+# only decays (zero gradient) gives such quotients, and float noise must not raise its code.
+ROUND_UP_SLACK = 0.001
 
 
 def init(typecode):
@@ -34,6 +37,11 @@ def zeros(typecode, count, source=None):
 def matrix(rows, cols):
     """A matrix is the tuple (data, rows, cols): cheaper on the heap than an object with a dict."""
     return (zeros(_typecode, rows * cols), rows, cols)
+
+
+def codes(rows, cols):
+    """A matrix of int16 codes (the moments of Adam with int16 state)."""
+    return (zeros("h", rows * cols), rows, cols)
 
 
 def shape(m):
@@ -241,6 +249,39 @@ def adam(p, g, m, v, tmp, step_size, beta1, beta2, eps, inv_sqrt_bc2):
         md[i] = mi
         vd[i] = vi
         pd[i] -= step_size * (mi / (_sqrt(vi) * inv_sqrt_bc2 + eps))
+
+
+def adam16(p, g, qm, qv, scales, k, step_size, beta1, beta2, eps, inv_sqrt_bc2):
+    """Adam on int16 moments: qm codes m / s_m, qv codes sqrt(v) / s_v, (s_m, s_v) is row k of
+    ``scales``. Dequantize, update, step p, then requantize with the new largest values."""
+    pd, gd, md, vd, sd = p[0], g[0], qm[0], qv[0], scales[0]
+    c1 = 1.0 - beta1
+    c2 = 1.0 - beta2
+    sm = sd[2 * k]
+    sv = sd[2 * k + 1]
+    top_m = 0.0
+    top_v = 0.0
+    for i in range(len(pd)):
+        gi = gd[i]
+        mi = beta1 * (md[i] * sm) + c1 * gi
+        ri = vd[i] * sv
+        ri = _sqrt(beta2 * (ri * ri) + c2 * (gi * gi))
+        pd[i] -= step_size * (mi / (ri * inv_sqrt_bc2 + eps))
+        if abs(mi) > top_m:
+            top_m = abs(mi)
+        if ri > top_v:
+            top_v = ri
+    new_sm = top_m / 32767.0
+    new_sv = top_v / 32767.0
+    for i in range(len(pd)):  # the same arithmetic again, now coding with the new scales
+        gi = gd[i]
+        mi = beta1 * (md[i] * sm) + c1 * gi
+        ri = vd[i] * sv
+        ri = _sqrt(beta2 * (ri * ri) + c2 * (gi * gi))
+        md[i] = round(mi / new_sm) if new_sm > 0.0 else 0
+        vd[i] = min(_ceil(ri / new_sv - ROUND_UP_SLACK), 32767) if new_sv > 0.0 else 0
+    sd[2 * k] = new_sm
+    sd[2 * k + 1] = new_sv
 
 
 def polyak(target, online, tau):

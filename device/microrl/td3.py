@@ -49,10 +49,13 @@ class TD3:
         self.critic1_target.copy_from(self.critic1)
         self.critic2_target.copy_from(self.critic2)
         betas = (c.adam_beta1, c.adam_beta2, c.adam_eps)
-        self.actor_adam = Adam(self.actor.params, self.actor.grads, c.actor_lr, *betas)
-        self.critic1_adam = Adam(self.critic1.params, self.critic1.grads, c.critic_lr, *betas)
+        state = c.adam_state
+        self.actor_adam = Adam(self.actor.params, self.actor.grads, c.actor_lr, *betas,
+                               state=state)
+        self.critic1_adam = Adam(self.critic1.params, self.critic1.grads, c.critic_lr, *betas,
+                                 state=state)
         self.critic2_adam = Adam(self.critic2.params, self.critic2.grads, c.critic_lr, *betas,
-                                 scratch=self.critic1_adam)
+                                 scratch=self.critic1_adam, state=state)
         self.batch = Batch(n)
         self._y = K.matrix(n, 1)
         self._dq = K.matrix(rows, 1)

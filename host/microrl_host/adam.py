@@ -1,8 +1,14 @@
-"""Adam on one flat parameter vector, the update of torch.optim.Adam (no weight decay, no amsgrad)."""
+"""Adam on one flat parameter vector, the update of torch.optim.Adam (no weight decay, no amsgrad).
+
+`Int16Adam` is the device's `state="int16"` Adam: per tensor, int16 codes of m and of sqrt(v) with
+scales max|m| / 32767 and max sqrt(v) / 32767, in the device's order of operations.
+"""
 
 import math
 
 import numpy as np
+
+ROUND_UP_SLACK = 0.001  # sqrt(v) codes round up, except quotients within this of an integer
 
 
 class Adam:
@@ -21,9 +27,12 @@ class Adam:
         self.beta2 = beta2
         self.eps = eps
         self.t = 0
-        self.m = np.zeros_like(params_flat)  # first moment (exp_avg)
-        self.v = np.zeros_like(params_flat)  # second moment (exp_avg_sq)
-        self._tmp = np.zeros_like(params_flat)
+        self._allocate_state()
+
+    def _allocate_state(self):
+        self.m = np.zeros_like(self.params)  # first moment (exp_avg)
+        self.v = np.zeros_like(self.params)  # second moment (exp_avg_sq)
+        self._tmp = np.zeros_like(self.params)
 
     def step(self):
         """t += 1; m, v moving averages; p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)."""
@@ -45,3 +54,47 @@ class Adam:
         np.divide(m, tmp, out=tmp)
         tmp *= step_size
         self.params -= tmp
+
+
+class Int16Adam(Adam):
+    """`Int16Adam(params_flat, grads_flat, lengths, lr, beta1, beta2, eps)`: Adam whose moments are
+    int16 codes with one pair of scales per tensor; `lengths` are the tensors' sizes in the flat
+    layout (the device's W_1, b_1, W_2, ... of each network in turn)."""
+
+    def __init__(self, params_flat, grads_flat, lengths, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+        if sum(lengths) != params_flat.shape[0]:
+            raise ValueError("lengths must sum to the size of params_flat")
+        self.lengths = np.asarray(lengths)
+        self.starts = np.concatenate(([0], np.cumsum(self.lengths)[:-1]))
+        super().__init__(params_flat, grads_flat, lr, beta1, beta2, eps)
+
+    def _allocate_state(self):
+        self.m = np.zeros(self.params.shape, np.int16)  # codes of m
+        self.v = np.zeros(self.params.shape, np.int16)  # codes of sqrt(v)
+        self.scales = np.zeros((len(self.lengths), 2), self.params.dtype)  # (s_m, s_v) per tensor
+
+    def step(self):
+        self.t += 1
+        b1, b2 = self.beta1, self.beta2
+        dtype = self.params.dtype
+        step_size = self.lr / (1.0 - b1**self.t)
+        inv_sqrt_bc2 = 1.0 / math.sqrt(1.0 - b2**self.t)
+        g = self.grads
+        per_elem = np.repeat(self.scales, self.lengths, axis=0)
+        m = self.m * per_elem[:, 0]
+        m *= b1
+        m += g * dtype.type(1.0 - b1)
+        r = self.v * per_elem[:, 1]
+        r *= r
+        r *= b2
+        r += (g * g) * dtype.type(1.0 - b2)
+        np.sqrt(r, out=r)
+        d = r * inv_sqrt_bc2
+        d += self.eps
+        self.params -= step_size * (m / d)
+        self.scales[:, 0] = np.maximum.reduceat(np.abs(m), self.starts) / 32767.0
+        self.scales[:, 1] = np.maximum.reduceat(r, self.starts) / 32767.0
+        per_elem = np.repeat(self.scales, self.lengths, axis=0)
+        safe = np.where(per_elem > 0.0, per_elem, 1.0)
+        self.m[:] = np.rint(m / safe[:, 0])
+        self.v[:] = np.minimum(np.ceil(r / safe[:, 1] - ROUND_UP_SLACK), 32767.0)

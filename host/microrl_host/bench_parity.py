@@ -1,7 +1,7 @@
 """Learning parity of the memory and speed options on the mirror: each against plain TD3.
 
-Variants: the float replay buffer (the reference), compressed replay, the int8 acting actor, and
-prioritized replay; each trains the bench-learn settings (64x64, batch 100, float32) on the same
+Variants: the float replay buffer (the reference), compressed replay, the int8 acting actor,
+prioritized replay, and Adam with int16 moments; each trains the bench-learn settings (64x64, batch 100, float32) on the same
 seeds. For each: the final evaluation return's mean, standard deviation, min and max over seeds, and
 the median first step at which an evaluation reached -200. A variant is "within spread" when its mean
 final return lies inside the reference's [min, max] over the seeds. Writes parity.json and parity.md.
@@ -20,6 +20,7 @@ VARIANTS = {
     "compressed replay": {"replay": "compressed"},
     "int8 acting actor": {"act_int8": True},
     "prioritized replay (K=4)": {"prioritized": True},
+    "int16 Adam state": {"adam_state": "int16"},
 }
 
 

@@ -6,6 +6,7 @@ Names follow the TD3 paper and CleanRL's `td3_continuous_action.py`.
 from dataclasses import asdict, dataclass, fields
 
 REPLAYS = ("float", "compressed")
+ADAM_STATES = ("float", "int16")
 SUM_TREE_FANOUTS = (2, 4, 8, 16)
 
 
@@ -24,6 +25,7 @@ class TD3Config:
     adam_beta1: float = 0.9  # Adam first-moment decay
     adam_beta2: float = 0.999  # Adam second-moment decay
     adam_eps: float = 1e-8  # Adam denominator epsilon
+    adam_state: str = "float"  # Adam moments: "float", or "int16" codes with per-tensor scales
     policy_noise: float = 0.2  # std of the target policy smoothing noise (normalised action units)
     noise_clip: float = 0.5  # clip of the target policy smoothing noise
     exploration_noise: float = 0.1  # std of the Gaussian exploration noise added to the actor
@@ -81,6 +83,9 @@ class TD3Config:
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+        if self.adam_state not in ADAM_STATES:
+            raise ValueError(f"adam_state must be one of {', '.join(ADAM_STATES)}, "
+                             f"got {self.adam_state!r}")
         if self.replay not in REPLAYS:
             raise ValueError(f"replay must be one of {', '.join(REPLAYS)}, got {self.replay!r}")
         for name in ("act_int8", "prioritized"):

@@ -3,7 +3,7 @@
 The model counts what the device code allocates (docs/ALGORITHM.md): six networks' parameters,
 Adam's two moments and the gradients of the three trained networks (the twin critics share one
 gradient set), the activations of one actor and one critic workspace for the batch (or micro-batch), the minibatch
-matrices, and the replay buffer at 36 bytes per transition (10 for the compressed layout), plus the
+matrices (Adam's moments in int16 when the config asks), and the replay buffer at 36 bytes per transition (10 for the compressed layout), plus the
 sum tree of prioritized replay and the int8 copy of the actor when the config asks for them. ``BASE_BYTES`` is what the package's
 code and the interpreter's own objects take when the modules are imported as .mpy files; it was
 measured with ``gc.mem_alloc()`` on the unix port (64-bit objects), which makes the estimate a little
@@ -32,6 +32,8 @@ def learner_floats(config):
     p_c = parameter_count(critic)
     params = 2 * p_a + 4 * p_c  # online and target networks
     adam = 2 * (p_a + 2 * p_c)  # first and second moments of actor and both critics
+    if getattr(config, "adam_state", "float") == "int16":
+        adam = 0  # int16 codes, counted in bytes by estimate_heap_bytes
     grads = p_a + p_c  # the critics share one gradient set
     n = config.batch_size
     rows = getattr(config, "micro_batch", 0) or n  # the networks' buffers hold a micro-batch
@@ -70,6 +72,10 @@ def estimate_heap_bytes(config, float_bits):
         extra += OPTION_CODE_BYTES["compressed"]
     if getattr(config, "prioritized", False):
         extra += OPTION_CODE_BYTES["prioritized"]
+    if getattr(config, "adam_state", "float") == "int16":  # two int16 codes per parameter
+        actor = (OBS_DIM,) + tuple(config.actor_hidden) + (ACT_DIM,)
+        critic = (OBS_DIM + ACT_DIM,) + tuple(config.critic_hidden) + (1,)
+        extra += 4 * (parameter_count(actor) + 2 * parameter_count(critic))
     return (learner_floats(config) * float_bits // 8 + replay_bytes(config, float_bits)
             + extra + BASE_BYTES)
 

@@ -23,6 +23,14 @@ def parameter_count(sizes):
     return sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(sizes[:-1], sizes[1:]))
 
 
+def tensor_lengths(sizes):
+    """Sizes of the tensors W_1, b_1, W_2, b_2, ... in the flat layout (the device's tensors)."""
+    out = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        out += [fan_in * fan_out, fan_out]
+    return out
+
+
 class MLP:
     """`MLP(sizes, output_activation, max_batch, rng, dtype)`, sizes = (in, h1, ..., out).
 

@@ -8,9 +8,9 @@ always stepped together) share one Adam, which is element for element the two Ad
 
 import numpy as np
 
-from microrl_host.adam import Adam
+from microrl_host.adam import Adam, Int16Adam
 from microrl_host.compressed import CompressedReplayBuffer
-from microrl_host.mlp import MLP, parameter_count
+from microrl_host.mlp import MLP, parameter_count, tensor_lengths
 from microrl_host.replay import ReplayBuffer
 from microrl_host.prioritized import Prioritized
 from microrl_host.twin import TwinMLP
@@ -52,10 +52,17 @@ class TD3:
                          "actor_target": self.actor_target, "critic1_target": self.critic1_target,
                          "critic2_target": self.critic2_target}
         adam = (config.adam_beta1, config.adam_beta2, config.adam_eps)
-        self.actor_optimizer = Adam(self.params[:n_actor], self.grads[:n_actor],
-                                    config.actor_lr, *adam)
-        self.critic_optimizer = Adam(self.params[n_actor:], self.grads[n_actor:],
-                                     config.critic_lr, *adam)
+        if config.adam_state == "int16":
+            self.actor_optimizer = Int16Adam(self.params[:n_actor], self.grads[:n_actor],
+                                             tensor_lengths(actor_sizes), config.actor_lr, *adam)
+            self.critic_optimizer = Int16Adam(self.params[n_actor:], self.grads[n_actor:],
+                                              2 * tensor_lengths(critic_sizes), config.critic_lr,
+                                              *adam)
+        else:
+            self.actor_optimizer = Adam(self.params[:n_actor], self.grads[:n_actor],
+                                        config.actor_lr, *adam)
+            self.critic_optimizer = Adam(self.params[n_actor:], self.grads[n_actor:],
+                                         config.critic_lr, *adam)
         replay_class = CompressedReplayBuffer if config.replay == "compressed" else ReplayBuffer
         self.buffer = replay_class(config.buffer_capacity, OBS_DIM, ACT_DIM, self.dtype)
         self.critic_updates = 0
