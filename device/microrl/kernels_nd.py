@@ -42,7 +42,9 @@ def scratch_like(m):
 
 
 def rows(m, start, count):
-    """Rows [start, start + count) of m as a view."""
+    """Rows [start, start + count) of m as a view (m itself when that is all of it)."""
+    if start == 0 and count == m.shape[0]:
+        return m
     return m[start:start + count]
 
 
@@ -158,7 +160,8 @@ def adam(p, g, m, v, tmp, step_size, beta1, beta2, eps, inv_sqrt_bc2):
 
 def adam16(p, g, qm, qv, scales, k, step_size, beta1, beta2, eps, inv_sqrt_bc2):
     """Adam on int16 moments: qm codes m / s_m, qv codes sqrt(v) / s_v, (s_m, s_v) is row k of
-    ``scales``. Dequantize, update, step p, then requantize with the new largest values."""
+    ``scales``. Dequantize, update, requantize with the new largest values, then step p with the
+    float moments (two arrays of p's size per call; the rest is in place)."""
     m = qm * float(scales[k, 0])
     m *= beta1
     m += g * (1.0 - beta1)
@@ -166,10 +169,7 @@ def adam16(p, g, qm, qv, scales, k, step_size, beta1, beta2, eps, inv_sqrt_bc2):
     r *= r
     r *= beta2
     r += (g * g) * (1.0 - beta2)
-    r = _np.sqrt(r)
-    d = r * inv_sqrt_bc2
-    d += eps
-    p -= step_size * (m / d)
+    _np.sqrt(r, out=r)
     new_sm = float(_np.max(abs(m))) / 32767.0
     new_sv = float(_np.max(r)) / 32767.0
     qm[:] = _np.around(m / new_sm) if new_sm > 0.0 else 0.0 * m
@@ -177,6 +177,11 @@ def adam16(p, g, qm, qv, scales, k, step_size, beta1, beta2, eps, inv_sqrt_bc2):
              else 0.0 * r)
     scales[k, 0] = new_sm
     scales[k, 1] = new_sv
+    r *= inv_sqrt_bc2
+    r += eps
+    m /= r
+    m *= step_size
+    p -= m
 
 
 def polyak(target, online, tau):

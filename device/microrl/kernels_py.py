@@ -61,7 +61,10 @@ def scratch_like(m):
 
 
 def rows(m, start, count):
-    """Rows [start, start + count) of m as a matrix that shares its storage."""
+    """Rows [start, start + count) of m as a matrix that shares its storage (m itself when that
+    is all of it: no allocation for a whole batch)."""
+    if start == 0 and count == m[1]:
+        return m
     cols = m[2]
     return (memoryview(m[0])[start * cols:(start + count) * cols], count, cols)
 
@@ -267,8 +270,9 @@ def adam16(p, g, qm, qv, scales, k, step_size, beta1, beta2, eps, inv_sqrt_bc2):
         ri = vd[i] * sv
         ri = _sqrt(beta2 * (ri * ri) + c2 * (gi * gi))
         pd[i] -= step_size * (mi / (ri * inv_sqrt_bc2 + eps))
-        if abs(mi) > top_m:
-            top_m = abs(mi)
+        a = abs(mi)
+        if a > top_m:
+            top_m = a
         if ri > top_v:
             top_v = ri
     new_sm = top_m / 32767.0
