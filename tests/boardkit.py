@@ -4,10 +4,10 @@ import subprocess
 import sys
 from contextlib import contextmanager
 
-from microrl_host import deploy
-from microrl_host.link import BoardLink
-from microrl_host.transport import VirtualTransport
-from microrl_host.vboard import VirtualBoard, profile_or_defaults
+from microrl_host.board import deploy
+from microrl_host.board.link import BoardLink
+from microrl_host.board.transport import VirtualTransport
+from microrl_host.board.vboard import VirtualBoard, profile_or_defaults
 
 # Small enough that the pure-Python learner under `micropython` answers in milliseconds.
 SMALL = {"actor_hidden": [8, 8], "critic_hidden": [8, 8], "batch_size": 8,

@@ -12,8 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from microrl_host.mpy import compile_package
-from microrl_host.vboard import default_micropython
+from microrl_host.board.mpy import compile_package
+from microrl_host.board.vboard import default_micropython
 
 REPO = Path(__file__).resolve().parent.parent
 DEVICE_DIR = REPO / "device"
@@ -92,8 +92,8 @@ def compare_whole_run(config, episodes, tolerance=1e-3):
     give ``episodes`` episode returns and the same returns and evaluations within ``tolerance``.
     Returns (device output, mirror result, largest episode-return difference)."""
     import numpy as np
-    from microrl_host.config import TD3Config
-    from microrl_host.train import train
+    from microrl_host.mirror.config import TD3Config
+    from microrl_host.mirror.train import train
 
     out = run_device(TRAIN_SCRIPT % (config,))
     mirror = train(TD3Config(**config), dtype=np.float64)

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from devicerun import compare_whole_run, run_device
-from microrl_host.adam import Int16Adam
-from microrl_host.config import TD3Config
-from microrl_host.rng import Rng
+from microrl_host.mirror.adam import Int16Adam
+from microrl_host.mirror.config import TD3Config
+from microrl_host.mirror.rng import Rng
 
 SHAPES = [(3, 5), (1, 5), (5, 1), (1, 1)]  # W_1, b_1, W_2, b_2 of a 3-5-1 network
 LENGTHS = [r * c for r, c in SHAPES]

@@ -66,7 +66,7 @@ def test_bench_reports_reset_and_keeps_results(tmp_path):
 import json, sys, threading
 sys.path.insert(0, %r)
 from boardkit import deployed_board
-from microrl_host import bench_runner
+from microrl_host.bench import runner as bench_runner
 with deployed_board() as board:
     original = bench_runner.run_suite
     def run_suite(*args, **kwargs):

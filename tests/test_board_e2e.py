@@ -7,7 +7,7 @@ import os
 import pytest
 
 from boardkit import SMALL, cli, deployed_board, link_to
-from microrl_host.bench_runner import BENCHMARKS, run_suite
+from microrl_host.bench.runner import BENCHMARKS, run_suite
 
 
 @pytest.mark.parametrize("compiled", [False, True], ids=["py", "mpy"])
@@ -60,7 +60,7 @@ def test_bench_cli_on_virtual_board(tmp_path):
 
 
 def test_train_mode_saves_weights_to_flash(tmp_path):
-    from microrl_host import deploy
+    from microrl_host.board import deploy
     from boardkit import PROFILE
 
     flash = tmp_path / "flash"

@@ -10,9 +10,9 @@ esp32 and pyboard-v11 learners fill their heaps without it; tests/test_sim.py ru
 import pytest
 
 from boardkit import link_to
-from microrl_host import deploy
-from microrl_host.boards import load_profile
-from microrl_host.vboard import VirtualBoard
+from microrl_host.board import deploy
+from microrl_host.board.boards import load_profile
+from microrl_host.board.vboard import VirtualBoard
 
 
 SERVE_STACK_FITS = ("unix", "esp32s3-psram", "rp2-pico2")

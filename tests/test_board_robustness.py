@@ -8,8 +8,8 @@ import time
 import pytest
 
 from boardkit import deployed_board, link_to
-from microrl_host.bench_runner import BENCHMARKS, run_suite
-from microrl_host.transport import BoardError, BoardReset, BoardTimeout
+from microrl_host.bench.runner import BENCHMARKS, run_suite
+from microrl_host.board.transport import BoardError, BoardReset, BoardTimeout
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import zlib
 import pytest
 
 from boardkit import deployed_board, link_to
-from microrl_host.transport import BoardError
+from microrl_host.board.transport import BoardError
 
 
 @pytest.mark.parametrize("float_bits", [64, 32])

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from devicerun import compare_whole_run, run_device
-from microrl_host.compressed import (ACTION_STEP, OBS_STEP, REWARD_STEP,
-                                     CompressedReplayBuffer)
-from microrl_host.rng import Rng as MirrorRng
+from microrl_host.mirror.compressed import (ACTION_STEP, OBS_STEP, REWARD_STEP,
+                                            CompressedReplayBuffer)
+from microrl_host.mirror.rng import Rng as MirrorRng
 
 
 def _steps(count, seed, episode_steps):

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from devicerun import compare_whole_run, run_device
-from microrl_host.config import TD3Config as MirrorConfig
-from microrl_host.rng import Rng as MirrorRng
-from microrl_host.td3 import TD3 as MirrorTD3
+from microrl_host.mirror.config import TD3Config as MirrorConfig
+from microrl_host.mirror.rng import Rng as MirrorRng
+from microrl_host.mirror.td3 import TD3 as MirrorTD3
 from td3_reference import NETWORKS, reference_update
 
 CONFIG = dict(actor_hidden=[16, 16], critic_hidden=[16, 16], batch_size=16, buffer_capacity=400,

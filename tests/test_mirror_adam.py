@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from microrl_host.adam import Adam
-from microrl_host.rng import Rng
+from microrl_host.mirror.adam import Adam
+from microrl_host.mirror.rng import Rng
 
 
 @pytest.mark.parametrize("lr, betas, eps", [(1e-3, (0.9, 0.999), 1e-8), (3e-2, (0.5, 0.9), 1e-4)])

@@ -2,7 +2,7 @@
 
 import json
 
-from microrl_host.bench_learn import run_bench_learn
+from microrl_host.bench.learn import run_bench_learn
 
 
 def test_short_benchmark_writes_json_and_plot(tmp_path, capsys):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from microrl_host.config import TD3Config
+from microrl_host.mirror.config import TD3Config
 
 
 def test_defaults_round_trip_through_dict():

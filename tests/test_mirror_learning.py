@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from microrl_host.config import TD3Config
-from microrl_host.rng import Rng
-from microrl_host.td3 import TD3
-from microrl_host.train import evaluate, train
+from microrl_host.mirror.config import TD3Config
+from microrl_host.mirror.rng import Rng
+from microrl_host.mirror.td3 import TD3
+from microrl_host.mirror.train import evaluate, train
 
 
 def test_short_run_improves_evaluation_return():

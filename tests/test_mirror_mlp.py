@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from microrl_host.mlp import MLP, parameter_count
-from microrl_host.rng import Rng
-from microrl_host.twin import TwinMLP
+from microrl_host.mirror.mlp import MLP, parameter_count
+from microrl_host.mirror.rng import Rng
+from microrl_host.mirror.twin import TwinMLP
 from td3_reference import build_network
 
 SIZES = (4, 7, 5, 2)

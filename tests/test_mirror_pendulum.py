@@ -5,8 +5,8 @@ import math
 import gymnasium
 import numpy as np
 
-from microrl_host.pendulum import MAX_TORQUE_NM, Pendulum, angle_normalize
-from microrl_host.rng import Rng
+from microrl_host.mirror.pendulum import MAX_TORQUE_NM, Pendulum, angle_normalize
+from microrl_host.mirror.rng import Rng
 
 
 def test_matches_gymnasium_pendulum_v1_for_1000_steps():

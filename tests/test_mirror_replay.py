@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from microrl_host.replay import ReplayBuffer
-from microrl_host.rng import Rng
+from microrl_host.mirror.replay import ReplayBuffer
+from microrl_host.mirror.rng import Rng
 
 
 def _fill(buffer, count, start=0):

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from microrl_host.rng import Rng
+from microrl_host.mirror.rng import Rng
 
 KNOWN_SEED_42_STREAM_54 = [0xA15C02B7, 0x7B47F409, 0xBA1D3330, 0x83D2F293, 0xBFA4784B, 0xCBED606E]
 

@@ -5,10 +5,10 @@ import copy
 import numpy as np
 import pytest
 
-from microrl_host.config import TD3Config
-from microrl_host.pendulum import MAX_TORQUE_NM, Pendulum
-from microrl_host.rng import Rng
-from microrl_host.td3 import TD3
+from microrl_host.mirror.config import TD3Config
+from microrl_host.mirror.pendulum import MAX_TORQUE_NM, Pendulum
+from microrl_host.mirror.rng import Rng
+from microrl_host.mirror.td3 import TD3
 from td3_reference import NETWORKS, reference_update
 
 
@@ -85,7 +85,7 @@ def test_float32_agent_stays_close_to_reference():
 def test_construction_draw_order_and_target_copies():
     config = TD3Config(actor_hidden=(8,), critic_hidden=(6, 5))
     agent = TD3(config, Rng(0, 0))
-    from microrl_host.mlp import MLP
+    from microrl_host.mirror.mlp import MLP
     rng = Rng(0, 0)
     actor = MLP((3, 8, 1), "tanh", 1, rng)
     critic1 = MLP((4, 6, 5, 1), "linear", 1, rng)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from devicerun import compare_whole_run
-from microrl_host.config import TD3Config as MirrorConfig
-from microrl_host.rng import Rng as MirrorRng
-from microrl_host.td3 import TD3 as MirrorTD3
+from microrl_host.mirror.config import TD3Config as MirrorConfig
+from microrl_host.mirror.rng import Rng as MirrorRng
+from microrl_host.mirror.td3 import TD3 as MirrorTD3
 
 SMALL = dict(actor_hidden=[8, 8], critic_hidden=[8, 8], batch_size=8, buffer_capacity=300,
              learning_starts=50, policy_delay=2)

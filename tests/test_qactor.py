@@ -19,16 +19,17 @@ import numpy as np
 import pytest
 
 from devicerun import compare_whole_run, micropython_path, run_device
-from microrl_host import cli, export
-from microrl_host.bench_qactor import DEVICE_LOAD_ACTOR, write_weights
-from microrl_host.export import float_actions, random_observations
-from microrl_host.config import TD3Config
-from microrl_host.mlp import MLP
-from microrl_host.pendulum import MAX_TORQUE_NM, Pendulum
-from microrl_host.qactor import QActor
-from microrl_host.rng import Rng
-from microrl_host.td3 import TD3
-from microrl_host.train import train as mirror_train
+from microrl_host import cli
+from microrl_host.bench.qactor import DEVICE_LOAD_ACTOR, write_weights
+from microrl_host.mirror.config import TD3Config
+from microrl_host.mirror.mlp import MLP
+from microrl_host.mirror.pendulum import MAX_TORQUE_NM, Pendulum
+from microrl_host.mirror.qactor import QActor
+from microrl_host.mirror.rng import Rng
+from microrl_host.mirror.td3 import TD3
+from microrl_host.mirror.train import train as mirror_train
+from microrl_host.sim import export
+from microrl_host.sim.export import float_actions, random_observations
 
 # Random-init 64x64 actor (MLP from Rng(1)): measured max |int8 - float| over 10 000 observations
 # 4.6e-3, and the rounding model's largest standard deviation 3.3e-3 (its max ratio 3.2).

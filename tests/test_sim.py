@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from microrl_host.boards import load_profile, profile_names
+from microrl_host.board.boards import load_profile, profile_names
 
 SMALL = ["--set", "actor_hidden=[8,8]", "--set", "critic_hidden=[8,8]", "--set", "batch_size=8",
          "--set", "learning_starts=300", "--set", "eval_every=500", "--set", "eval_episodes=2"]

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from devicerun import run_device
-from microrl_host.rng import Rng
-from microrl_host.sumtree import KS, SumTree
+from microrl_host.mirror.rng import Rng
+from microrl_host.mirror.sumtree import KS, SumTree
 
 
 def chi2_cdf(x, df):

@@ -4,20 +4,23 @@ import argparse
 import importlib
 import sys
 
-# name: (module under microrl_host, one-line help)
+# name: (module under microrl_host, e.g. "bench.learn", one-line help)
 COMMANDS = {
-    "sim": ("sim", "train on the desktop: the numpy mirror or the device code under MicroPython"),
-    "bench-learn": ("bench_learn", "learning benchmark of the numpy mirror over several seeds"),
-    "bench-boards": ("bench_boards", "learning benchmark of every board profile on the mirror"),
-    "bench-sumtree": ("bench_sumtree", "speed of the K-ary sum tree: device code and mirror"),
-    "deploy": ("deploy", "copy the learner to a board (or virtual board) and check it answers"),
-    "bench": ("bench_runner", "run a benchmark suite on a board over serial and collect results"),
-    "vboard": ("vboard", "start a virtual board: the unix micropython behind a pseudo-terminal"),
-    "mpy": ("mpy", "compile the device package to .mpy files with mpy-cross"),
-    "bench-parity": ("bench_parity", "learning with compressed replay, int8 acting, prioritized "
+    "sim": ("sim.sim", "train on the desktop: the numpy mirror or the device code under "
+            "MicroPython"),
+    "bench-learn": ("bench.learn", "learning benchmark of the numpy mirror over several seeds"),
+    "bench-boards": ("bench.boards", "learning benchmark of every board profile on the mirror"),
+    "bench-sumtree": ("bench.sumtree", "speed of the K-ary sum tree: device code and mirror"),
+    "deploy": ("board.deploy", "copy the learner to a board (or virtual board) and check it "
+               "answers"),
+    "bench": ("bench.runner", "run a benchmark suite on a board over serial and collect results"),
+    "vboard": ("board.vboard", "start a virtual board: the unix micropython behind a "
+               "pseudo-terminal"),
+    "mpy": ("board.mpy", "compile the device package to .mpy files with mpy-cross"),
+    "bench-parity": ("bench.parity", "learning with compressed replay, int8 acting, prioritized "
                      "replay, each against plain TD3, on the mirror"),
-    "export": ("export", "a trained actor as a standalone int8 policy.py for a board"),
-    "bench-qactor": ("bench_qactor", "acting cost of the int8 actor against the float actor"),
+    "export": ("sim.export", "a trained actor as a standalone int8 policy.py for a board"),
+    "bench-qactor": ("bench.qactor", "acting cost of the int8 actor against the float actor"),
 }
 
 

@@ -4,7 +4,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-BOARDS_DIR = Path(__file__).resolve().parents[2] / "boards"
+BOARDS_DIR = Path(__file__).resolve().parents[3] / "boards"
 
 
 @dataclass

@@ -16,12 +16,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from microrl_host import mpy
-from microrl_host.link import BoardLink
-from microrl_host.transport import LinkError, SerialTransport
-from microrl_host.vboard import profile_or_defaults
+from microrl_host.board import mpy
+from microrl_host.board.link import BoardLink
+from microrl_host.board.transport import LinkError, SerialTransport
+from microrl_host.board.vboard import profile_or_defaults
 
-DEVICE_DIR = Path(__file__).resolve().parents[2] / "device"
+DEVICE_DIR = Path(__file__).resolve().parents[3] / "device"
 SETTINGS_FILE = "microrl.json"
 MPREMOTE_TIMEOUT_S = 120.0
 # Architectures by the index in bits 10+ of sys.implementation._mpy (MicroPython's mpyfiles docs).

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-DEVICE_DIR = Path(__file__).resolve().parents[2] / "device"
+DEVICE_DIR = Path(__file__).resolve().parents[3] / "device"
 PACKAGE_DIR = DEVICE_DIR / "microrl"
 
 

@@ -1,5 +1,5 @@
 # Runs under MicroPython (or CPython) with device/ on sys.path: trains the unmodified device code
-# and reports as JSON lines on stdout. Usage: micropython sim_driver.py DEVICE_DIR SPEC_JSON_PATH
+# and reports as JSON lines on stdout. Usage: micropython driver.py DEVICE_DIR SPEC_JSON_PATH
 # (the spec travels in a file: the unix port fails on command-line arguments of a few hundred bytes)
 import gc
 import json

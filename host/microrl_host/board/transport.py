@@ -14,7 +14,7 @@ import time
 
 import serial
 
-from microrl_host.vboard import VirtualBoard
+from microrl_host.board.vboard import VirtualBoard
 
 
 class LinkError(Exception):

@@ -24,7 +24,7 @@ import time
 import tty
 from pathlib import Path
 
-from microrl_host import boards
+from microrl_host.board import boards
 
 # Run by the CPython that starts each power-on: make the pty the controlling terminal (so that
 # Ctrl-C reaches the interpreter as SIGINT), then become the interpreter. SIGINT is ignored until

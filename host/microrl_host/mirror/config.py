@@ -19,7 +19,7 @@ class TD3Config:
     #                       mirror computes the same sum in one pass
     buffer_capacity: int = 10000  # replay buffer rows (ring overwrite when full)
     gamma: float = 0.99  # discount factor
-    tau: float = 0.02  # Polyak rate of the target networks (paper: 0.005; faster here, see bench_learn)
+    tau: float = 0.02  # Polyak rate of the target networks (paper: 0.005; faster here, see bench.learn)
     actor_lr: float = 1e-3  # Adam learning rate of the actor
     critic_lr: float = 2e-3  # Adam learning rate of both critics
     adam_beta1: float = 0.9  # Adam first-moment decay

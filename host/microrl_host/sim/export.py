@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from microrl_host import mpy
-from microrl_host.qactor import QActor
+from microrl_host.board import mpy
+from microrl_host.mirror.qactor import QActor
 
 KIND = "microrl-actor"
 FORMAT_VERSION = 1

@@ -14,8 +14,8 @@ import statistics
 
 import numpy as np
 
-from microrl_host.config import TD3Config
-from microrl_host.train import SOLVED_RETURN, train
+from microrl_host.mirror.config import TD3Config
+from microrl_host.mirror.train import SOLVED_RETURN, train
 
 BENCH_DTYPE = np.float32  # float32 halves the matmul time; tests/test_mirror_td3.py bounds its error
 

@@ -7,7 +7,7 @@ the largest priority seen; importance-sampling weights (min_j p_j / p_i) ** beta
 
 import numpy as np
 
-from microrl_host.sumtree import SumTree
+from microrl_host.mirror.sumtree import SumTree
 
 
 class Prioritized:

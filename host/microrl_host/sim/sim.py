@@ -16,14 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from microrl_host import export, footprint, mpy, plots
-from microrl_host.boards import load_profile
-from microrl_host.config import TD3Config
-from microrl_host.pendulum import DT_S, MAX_TORQUE_NM, Pendulum
-from microrl_host.vboard import VirtualBoardError, default_micropython
+from microrl_host.board import mpy
+from microrl_host.board.boards import load_profile
+from microrl_host.board.vboard import VirtualBoardError, default_micropython
+from microrl_host.mirror.config import TD3Config
+from microrl_host.mirror.pendulum import DT_S, MAX_TORQUE_NM, Pendulum
+from microrl_host.sim import export, footprint, plots
 
-DEVICE_DIR = Path(__file__).resolve().parents[2] / "device"
-DRIVER = Path(__file__).resolve().parent / "sim_driver.py"
+DEVICE_DIR = Path(__file__).resolve().parents[3] / "device"
+DRIVER = Path(__file__).resolve().parent / "driver.py"
 SHOW_START = (math.pi, 0.0)  # the swing-up picture starts hanging straight down, at rest
 # Measured on one desktop CPU, ms per training step at 32x32, batch 32: pure-Python 66, ulab 3.8.
 FALLBACK_SLOWDOWN = "about 17x (32x32 networks) to 37x (64x64) slower than ulab per update"
@@ -86,7 +87,7 @@ class Progress:
 
 
 def run_numpy(config, profile, progress):
-    from microrl_host.train import train
+    from microrl_host.mirror.train import train
 
     dtype = np.float32 if profile.float_bits == 32 else np.float64
     result = train(config, dtype=dtype,

@@ -8,12 +8,12 @@ always stepped together) share one Adam, which is element for element the two Ad
 
 import numpy as np
 
-from microrl_host.adam import Adam, Int16Adam
-from microrl_host.compressed import CompressedReplayBuffer
-from microrl_host.mlp import MLP, parameter_count, tensor_lengths
-from microrl_host.replay import ReplayBuffer
-from microrl_host.prioritized import Prioritized
-from microrl_host.twin import TwinMLP
+from microrl_host.mirror.adam import Adam, Int16Adam
+from microrl_host.mirror.compressed import CompressedReplayBuffer
+from microrl_host.mirror.mlp import MLP, parameter_count, tensor_lengths
+from microrl_host.mirror.prioritized import Prioritized
+from microrl_host.mirror.replay import ReplayBuffer
+from microrl_host.mirror.twin import TwinMLP
 
 OBS_DIM = 3
 ACT_DIM = 1
@@ -81,7 +81,7 @@ class TD3:
             self.per = Prioritized(config, self.buffer, batch, self.dtype)
         self.qactor = None  # act_int8: the int8 copy of the actor that explores
         if config.act_int8:
-            from microrl_host.qactor import QActor
+            from microrl_host.mirror.qactor import QActor
             self.qactor = QActor(actor_sizes)
             self.qactor.refresh(self.actor)
 

@@ -4,9 +4,9 @@ import time
 
 import numpy as np
 
-from microrl_host.pendulum import MAX_TORQUE_NM, Pendulum
-from microrl_host.rng import Rng
-from microrl_host.td3 import TD3
+from microrl_host.mirror.pendulum import MAX_TORQUE_NM, Pendulum
+from microrl_host.mirror.rng import Rng
+from microrl_host.mirror.td3 import TD3
 
 SOLVED_RETURN = -200.0  # the evaluation return counted as "swings up and balances"
 

@@ -13,7 +13,7 @@ import json
 import time
 import zlib
 
-from microrl_host.transport import BoardError, BoardReset, BoardTimeout, ProtocolViolation
+from microrl_host.board.transport import BoardError, BoardReset, BoardTimeout, ProtocolViolation
 
 PROTOCOL_VERSION = 1
 CHUNK_BYTES = 768

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from microrl_host.boards import load_profile, profile_names
-from microrl_host.config import TD3Config
-from microrl_host.train import SOLVED_RETURN, train
+from microrl_host.board.boards import load_profile, profile_names
+from microrl_host.mirror.config import TD3Config
+from microrl_host.mirror.train import SOLVED_RETURN, train
 
 
 def bench_profile(name, seeds, steps):

@@ -11,9 +11,9 @@ import json
 import os
 import statistics
 
-from microrl_host.bench_learn import BENCH_DTYPE
-from microrl_host.config import TD3Config
-from microrl_host.train import train
+from microrl_host.bench.learn import BENCH_DTYPE
+from microrl_host.mirror.config import TD3Config
+from microrl_host.mirror.train import train
 
 VARIANTS = {
     "float replay, float actor, uniform": {},

@@ -10,7 +10,7 @@ batches of 100 rows.
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from microrl_host.mlp import times_transpose
+from microrl_host.mirror.mlp import times_transpose
 
 
 def _stacked(first_view, second_view):

@@ -27,13 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from microrl_host.export import (ExportError, float_actions, load_actor,
-                                 random_observations)
-from microrl_host.mlp import MLP
-from microrl_host.mpy import DEVICE_DIR
-from microrl_host.qactor import QActor
-from microrl_host.rng import Rng
-from microrl_host.vboard import default_micropython
+from microrl_host.board.mpy import DEVICE_DIR
+from microrl_host.board.vboard import default_micropython
+from microrl_host.mirror.mlp import MLP
+from microrl_host.mirror.qactor import QActor
+from microrl_host.mirror.rng import Rng
+from microrl_host.sim.export import ExportError, float_actions, load_actor, random_observations
 
 OBSERVATIONS = 10000
 OBS_SEED = 0

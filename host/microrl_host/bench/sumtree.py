@@ -20,10 +20,10 @@ import time
 
 import numpy as np
 
-from microrl_host.mpy import DEVICE_DIR
-from microrl_host.rng import Rng
-from microrl_host.sumtree import KS, SumTree
-from microrl_host.vboard import default_micropython
+from microrl_host.board.mpy import DEVICE_DIR
+from microrl_host.board.vboard import default_micropython
+from microrl_host.mirror.rng import Rng
+from microrl_host.mirror.sumtree import KS, SumTree
 
 UPDATES = 2000  # timed single updates per repeat
 SAMPLE_BATCHES = 100  # timed sample() batches per repeat

@@ -3,7 +3,7 @@
 ``--port P`` talks to a board already serving (after ``microrl deploy``); ``--virtual B`` starts a
 virtual board with profile B, deploys to it with mpremote and benchmarks it: the same code path, only
 the transport differs. The suite starts from a fresh learner (a ``reset``, with the ``--config``
-overrides) and ``td3_update`` trains it. Results go to ``--out`` (see bench_report.py); if the board
+overrides) and ``td3_update`` trains it. Results go to ``--out`` (see report.py); if the board
 resets or stops answering mid-run, every result received before stays in results.json and the run
 ends with a clear error (exit status 2).
 """
@@ -13,12 +13,12 @@ import sys
 import time
 from pathlib import Path
 
-from microrl_host import deploy
-from microrl_host.bench_report import ResultsWriter, board_summary
-from microrl_host.link import BoardLink
-from microrl_host.transport import (BoardReset, BoardTimeout, LinkError, SerialTransport,
-                                    VirtualTransport)
-from microrl_host.vboard import VirtualBoard, VirtualBoardError, profile_or_defaults
+from microrl_host.bench.report import ResultsWriter, board_summary
+from microrl_host.board import deploy
+from microrl_host.board.link import BoardLink
+from microrl_host.board.transport import (BoardReset, BoardTimeout, LinkError, SerialTransport,
+                                          VirtualTransport)
+from microrl_host.board.vboard import VirtualBoard, VirtualBoardError, profile_or_defaults
 
 BENCHMARKS = ("actor_forward", "td3_update", "env_step", "replay_sample")
 SUITES = {

@@ -1,0 +1,1 @@
+"""Talking to a board: serial transport, protocol link, virtual board, deploy, mpy, profiles."""
