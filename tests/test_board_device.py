@@ -111,7 +111,7 @@ from microrl.config import TD3Config
 from microrl.rng import Rng
 from microrl.train import Trainer
 trainer = Trainer(TD3Config(actor_hidden=(4,), critic_hidden=(4,), batch_size=4,
-                            buffer_capacity=50))
+                            buffer_capacity=50, learning_starts=20))
 rng = Rng(0, 3)
 results = [bench.measure(name, trainer, rng, 5) for name in bench.NAMES]
 calls = [0]
@@ -120,22 +120,49 @@ def drifting(trainer, rng):
         calls[0] += 1
         return calls[0]
     return run, True
+def garbage(blocks):
+    def setup(trainer, rng):
+        def run():
+            for _ in range(blocks):
+                bytearray(1000)
+            return blocks
+        return run, True
+    return setup
 bench.BENCHMARKS["drifting"] = drifting
+bench.BENCHMARKS["garbage10"] = garbage(10)
+bench.BENCHMARKS["garbage1000"] = garbage(1000)
 try:
     bench.measure("drifting", trainer, rng, 3)
     error = None
 except bench.BenchError as e:
     error = str(e)
-print(json.dumps({"results": results, "error": error, "buffer": trainer.agent.buffer.size}))
+print(json.dumps({"results": results, "error": error, "buffer": trainer.agent.buffer.size,
+                  "steps": trainer.steps, "critic_updates": trainer.agent.critic_updates,
+                  "small": bench.measure("garbage10", trainer, rng, 3),
+                  "large": bench.measure("garbage1000", trainer, rng, 3)}))
 """
 
 
 def test_bench_harness_reports_and_rejects_a_changing_result():
-    out = run_device(BENCH_SCRIPT)
-    assert [r["name"] for r in out["results"]] == ["actor_forward", "td3_update", "env_step",
-                                                   "replay_sample"]
+    out = run_device(BENCH_SCRIPT, heap="512K")
+    assert [r["name"] for r in out["results"]] == [
+        "actor_forward", "td3_update", "critic_update", "full_update", "trainer_step", "env_step",
+        "replay_sample"]
     for r in out["results"]:
         assert r["repeat"] == 5 and 0 <= r["min_us"] <= r["median_us"] <= r["max_us"]
-        assert r["alloc_bytes"] >= 0
-    assert out["buffer"] == 4  # filled up to one batch for td3_update and replay_sample
+        assert r["min_us"] <= r["mean_us"] <= r["max_us"]
+        assert r["alloc_bytes"] >= 0 and r["alloc_error"] is None
+        assert 0 < r["heap_free_bytes"] <= r["alloc_free_bytes"] + 1024
+        assert r["learner_free_bytes"] > 0
+    # 7 + 7 + 7 updates (warm-up, allocation and 5 timed runs each), 7 more in trainer_step
+    assert out["critic_updates"] == 28
+    assert out["steps"] == 20 + 7  # warm-up to learning_starts, then one step per run
+    assert out["buffer"] == 4 + 20 + 7  # one batch of random rows for td3_update, then the steps
     assert out["error"] == "drifting changed its result: 1 then 2"
+    # collection disabled: ten 1000-byte arrays are counted in full (plus their headers)
+    assert 10 * 1000 <= out["small"]["alloc_bytes"] <= 10 * 1100
+    # a million bytes of garbage do not fit in a 512K heap without collections
+    large = out["large"]
+    assert large["alloc_bytes"] is None and large["median_us"] >= 0
+    assert large["alloc_error"] == ("not measurable: with collection disabled one run needs more "
+                                    "than the %d bytes free" % large["alloc_free_bytes"])

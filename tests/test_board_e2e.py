@@ -31,7 +31,10 @@ def test_deploy_hello_bench_train(tmp_path, compiled):
         assert saved["status"] == "complete" and saved["results"] == doc["results"]
         for r in saved["results"]:
             assert 0 <= r["min_us"] <= r["median_us"] <= r["max_us"] and r["repeat"] == 5
-            assert r["alloc_bytes"] >= 0
+            if r["alloc_bytes"] is None:  # a pure-Python update allocates more than the free heap
+                assert r["alloc_error"].startswith("not measurable: with collection disabled")
+            else:
+                assert r["alloc_bytes"] >= 0
         for name in ("results.csv", "results.md", "results.png"):
             assert (tmp_path / "out" / name).stat().st_size > 0
 

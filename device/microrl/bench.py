@@ -3,14 +3,20 @@
 A benchmark is a setup function ``setup(trainer, rng) -> (run, stable)``: ``run()`` does the work
 once and returns a result; when ``stable``, every run must return the first run's result, and a
 change raises BenchError (a benchmark whose work changes is measuring something else). ``measure``
-runs once to warm up, then ``repeat`` times, each after a garbage collection taken outside the timed
-span, and reports the median, min and max microseconds and the heap bytes one run allocated (the
-most over the runs: a collection during a run, which happens when a run needs more than the free
-heap, can only hide allocation; ``heap_free_bytes`` says how much was free before a run).
+runs once to warm up, once more with garbage collection disabled to count the heap bytes one run
+allocates, then ``repeat`` timed runs, each after a collection taken outside the timed span (a
+collection during a run is part of its cost and stays in its time). It reports the median, min and
+max microseconds, the bytes allocated per run, and the free heap: with the learner built, before the
+benchmark's setup (``learner_free_bytes``), before the allocation run (``alloc_free_bytes``) and
+the least before a timed run (``heap_free_bytes``). A run that needs more than the free heap raises
+MemoryError with collection disabled: the allocation is then reported as not measurable
+(``alloc_bytes`` None, ``alloc_error`` naming the free heap) and the timed runs go on with
+collection enabled. ``mean_us`` is there for ``trainer_step``, whose steps alternate between
+critic-only and full updates: over whole policy_delay cycles of runs the mean is a step's cost.
 
-The benchmarks use the session's learner: ``td3_update`` trains it (one update per run) and
-``replay_sample`` overwrites its minibatch; both first fill the replay buffer with random
-transitions up to one batch if it holds fewer.
+The benchmarks use the session's learner: the update benchmarks train it (one update or step per
+run) and ``replay_sample`` overwrites its minibatch; they first fill the replay buffer with random
+transitions up to one batch if it holds fewer, and ``trainer_step`` first runs the warm-up steps.
 """
 
 import gc
@@ -64,6 +70,45 @@ def td3_update(trainer, rng):
     return run, False
 
 
+def critic_update(trainer, rng):
+    """The twin critics' update alone: a minibatch, the clipped double-Q target, two Adam steps."""
+    agent = trainer.agent
+    _fill_buffer(agent, rng, agent.config.batch_size)
+
+    def run():
+        agent.update_critic(rng)
+        return agent.critic_updates
+    return run, False
+
+
+def full_update(trainer, rng):
+    """The update of every policy_delay-th step: critics, actor (and its int8 copy), targets."""
+    agent = trainer.agent
+    _fill_buffer(agent, rng, agent.config.batch_size)
+
+    def run():
+        agent.update_critic(rng)
+        agent.update_actor()
+        if agent.qactor is not None:
+            agent.qactor.refresh(agent.actor)
+        agent.update_targets()
+        return agent.critic_updates
+    return run, False
+
+
+def trainer_step(trainer, rng):
+    """One training step past the warm-up: act, step the pendulum, store, one TD3 update."""
+    while trainer.steps < trainer.config.learning_starts:
+        trainer.step()
+    agent = trainer.agent
+    _fill_buffer(agent, rng, agent.config.batch_size)
+
+    def run():
+        trainer.step()
+        return trainer.steps
+    return run, False
+
+
 def env_step(trainer, rng):
     """One pendulum step from a fixed state."""
     env = Pendulum()
@@ -89,10 +134,14 @@ def replay_sample(trainer, rng):
 BENCHMARKS = {
     "actor_forward": actor_forward,
     "td3_update": td3_update,
+    "critic_update": critic_update,
+    "full_update": full_update,
+    "trainer_step": trainer_step,
     "env_step": env_step,
     "replay_sample": replay_sample,
 }
-NAMES = ("actor_forward", "td3_update", "env_step", "replay_sample")
+NAMES = ("actor_forward", "td3_update", "critic_update", "full_update", "trainer_step", "env_step",
+         "replay_sample")
 
 
 def _median(sorted_values):
@@ -103,41 +152,67 @@ def _median(sorted_values):
     return total // 2 if total % 2 == 0 else total / 2
 
 
+def _free_bytes():
+    gc.collect()
+    return gc.mem_free() if _mem_alloc is not None else None
+
+
+def _allocation(run, check):
+    """(bytes one run allocates with collection disabled or None, the free heap, why not)."""
+    free = _free_bytes()
+    a0 = _mem_alloc()
+    gc.disable()
+    try:
+        result = run()
+        alloc_bytes = _mem_alloc() - a0
+    except MemoryError:
+        return None, free, ("not measurable: with collection disabled one run needs more than "
+                            "the %d bytes free" % free)
+    finally:
+        gc.enable()
+    check(result)
+    return alloc_bytes, free, None
+
+
 def measure(name, trainer, rng, repeat):
-    """Run benchmark ``name`` ``repeat`` times; a dict of its timings and allocation."""
+    """Run benchmark ``name`` ``repeat`` times; a dict of its timings, allocation and free heap."""
     setup = BENCHMARKS.get(name)
     if setup is None:
         raise BenchError("unknown benchmark %r; known: %s" % (name, ", ".join(NAMES)))
     if not isinstance(repeat, int) or repeat < 1:
         raise BenchError("repeat must be a positive integer, got %r" % (repeat,))
+    learner_free_bytes = _free_bytes()
     run, stable = setup(trainer, rng)
-    durations_us = [0] * repeat
-    alloc_bytes = 0
-    free_bytes = None
     first = run()
+
+    def check(result):
+        if stable and result != first:
+            raise BenchError("%s changed its result: %r then %r" % (name, first, result))
+    alloc_bytes, alloc_free_bytes, alloc_error = None, None, None
+    if _mem_alloc is not None:
+        alloc_bytes, alloc_free_bytes, alloc_error = _allocation(run, check)
+    durations_us = [0] * repeat
+    free_bytes = None
     for i in range(repeat):
-        gc.collect()
-        if _mem_alloc is not None:
-            free = gc.mem_free()
-            if free_bytes is None or free < free_bytes:
-                free_bytes = free
-        a0 = _mem_alloc() if _mem_alloc is not None else 0
+        free = _free_bytes()
+        if free is not None and (free_bytes is None or free < free_bytes):
+            free_bytes = free
         t0 = ticks_us()
         result = run()
         t1 = ticks_us()
-        a1 = _mem_alloc() if _mem_alloc is not None else 0
         durations_us[i] = ticks_diff(t1, t0)
-        if a1 - a0 > alloc_bytes:
-            alloc_bytes = a1 - a0
-        if stable and result != first:
-            raise BenchError("%s changed its result: %r then %r" % (name, first, result))
+        check(result)
     durations_us.sort()
     return {
         "name": name,
         "repeat": repeat,
         "median_us": _median(durations_us),
+        "mean_us": sum(durations_us) / repeat,
         "min_us": durations_us[0],
         "max_us": durations_us[-1],
-        "alloc_bytes": alloc_bytes if _mem_alloc is not None else None,
+        "alloc_bytes": alloc_bytes,
+        "alloc_free_bytes": alloc_free_bytes,
+        "alloc_error": alloc_error,
         "heap_free_bytes": free_bytes,
+        "learner_free_bytes": learner_free_bytes,
     }
