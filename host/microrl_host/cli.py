@@ -14,8 +14,8 @@ COMMANDS = {
     "deploy": ("board.deploy", "copy the learner to a board (or virtual board) and check it "
                "answers"),
     "bench": ("bench.runner", "run a benchmark suite on a board over serial and collect results"),
-    "vboard": ("board.vboard", "start a virtual board: the unix micropython behind a "
-               "pseudo-terminal"),
+    "vboard": ("board.vboard", "start a virtual board: the unix micropython, or a QEMU "
+               "microcontroller (--qemu), behind a pseudo-terminal"),
     "mpy": ("board.mpy", "compile the device package to .mpy files with mpy-cross"),
     "bench-parity": ("bench.parity", "learning with compressed replay, int8 acting, prioritized "
                      "replay, each against plain TD3, on the mirror"),

@@ -2,6 +2,9 @@
 
 ``results.json`` is rewritten after every result, atomically (a temporary file, then os.replace), so
 a run cut short by a board reset keeps every result that arrived, and a reader never sees half a file.
+On a QEMU board (``instructions_per_tick`` in the document) the board's microseconds are ticks of a
+clock that counts instructions: each result also carries them as instructions, and the table and
+chart show instructions.
 """
 
 import csv
@@ -11,6 +14,7 @@ import os
 from pathlib import Path
 
 FIELDS = ("name", "median_us", "min_us", "max_us", "alloc_bytes", "repeat")
+INSTRUCTION_FIELDS = ("median_instructions", "min_instructions", "max_instructions")
 
 
 def write_atomic(path, text):
@@ -33,25 +37,50 @@ def board_summary(board):
                mpy.get("sub")))
 
 
-def to_csv(results):
+def row(result, instructions_per_tick=None):
+    """The fields of one benchmark reply that the files keep (with instructions on a QEMU board)."""
+    kept = {k: result.get(k) for k in FIELDS}
+    if result.get("alloc_error"):
+        kept["alloc_error"] = result["alloc_error"]
+    if instructions_per_tick:
+        for field in INSTRUCTION_FIELDS:
+            ticks = result.get(field.replace("instructions", "us"))
+            kept[field] = None if ticks is None else int(round(ticks * instructions_per_tick))
+    return kept
+
+
+def _unit(doc):
+    """The unit of the table and chart: "instructions" on a QEMU board, else "us"."""
+    return "instructions" if doc.get("instructions_per_tick") else "us"
+
+
+def to_csv(results, instructions_per_tick=None):
+    fields = FIELDS + (INSTRUCTION_FIELDS if instructions_per_tick else ())
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for r in results:
-        writer.writerow({k: r.get(k) for k in FIELDS})
+        writer.writerow({k: r.get(k) for k in fields})
     return out.getvalue()
 
 
 def to_markdown(doc):
     lines = ["# Benchmarks: %s" % doc.get("label", "board"), "",
              board_summary(doc.get("board") or {}), ""]
+    per_tick = doc.get("instructions_per_tick")
+    if per_tick:
+        lines += ["QEMU board: %g instructions per ticks_us tick." % per_tick, ""]
     if doc.get("status") != "complete":
         lines += ["**Run %s**: %s" % (doc.get("status"), doc.get("error") or ""), ""]
-    lines += ["| benchmark | median us | min us | max us | heap bytes per run | repeat |",
-              "|---|---:|---:|---:|---:|---:|"]
+    unit = _unit(doc)
+    lines += ["| benchmark | median {0} | min {0} | max {0} | heap bytes per run | repeat |"
+              .format(unit), "|---|---:|---:|---:|---:|---:|"]
+    fields = ("name", "median_" + unit, "min_" + unit, "max_" + unit, "alloc_bytes", "repeat")
     for r in doc["results"]:
-        lines.append("| %s | %s | %s | %s | %s | %s |" % tuple(
-            "-" if r.get(k) is None else r.get(k) for k in FIELDS))
+        cells = ["-" if r.get(k) is None else r.get(k) for k in fields]
+        if r.get("alloc_error"):
+            cells[4] = r["alloc_error"]
+        lines.append("| %s | %s | %s | %s | %s | %s |" % tuple(cells))
     return "\n".join(lines) + "\n"
 
 
@@ -61,22 +90,24 @@ def chart(path, doc):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    unit = _unit(doc)
     results = doc["results"]
     names = [r["name"] for r in results]
-    median = [max(r["median_us"], 0.1) for r in results]
-    low = [m - max(r["min_us"], 0.1) for m, r in zip(median, results)]
-    high = [max(r["max_us"], 0.1) - m for m, r in zip(median, results)]
+    median = [max(r["median_" + unit], 0.1) for r in results]
+    low = [m - max(r["min_" + unit], 0.1) for m, r in zip(median, results)]
+    high = [max(r["max_" + unit], 0.1) - m for m, r in zip(median, results)]
     fig, ax = plt.subplots(figsize=(7, 0.6 * len(results) + 1.6))
     ax.barh(names, median, xerr=[low, high], color="#4c72b0", capsize=4)
     ax.set_xscale("log")
     ax.invert_yaxis()
-    ax.set_xlabel("microseconds per call (median, min to max)")
+    ax.set_xlabel("%s per call (median, min to max)"
+                  % ("instructions" if unit == "instructions" else "microseconds"))
     board = doc.get("board") or {}
     ax.set_title("%s: %s %s, backend %s" % (doc.get("label", "board"), board.get("implementation"),
                                              board.get("version"), board.get("backend")),
                  fontsize=10)
     for y, (m, h) in enumerate(zip(median, high)):
-        ax.text((m + h) * 1.15, y, "%g us" % m, va="center", fontsize=8)
+        ax.text((m + h) * 1.15, y, "%g %s" % (m, unit), va="center", fontsize=8)
     ax.set_xlim(right=max(m + h for m, h in zip(median, high)) * 4)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -98,8 +129,11 @@ class ResultsWriter:
         return self.out_dir / "results.json"
 
     def add(self, result):
-        self.doc["results"].append({k: result.get(k) for k in FIELDS})
+        """Keep one benchmark reply; returns the row kept."""
+        kept = row(result, self.doc.get("instructions_per_tick"))
+        self.doc["results"].append(kept)
         self._write()
+        return kept
 
     def finish(self, status="complete", error=None):
         self.doc["status"] = status
@@ -110,5 +144,6 @@ class ResultsWriter:
 
     def _write(self):
         write_atomic(self.json_path, json.dumps(self.doc, indent=1) + "\n")
-        write_atomic(self.out_dir / "results.csv", to_csv(self.doc["results"]))
+        write_atomic(self.out_dir / "results.csv",
+                     to_csv(self.doc["results"], self.doc.get("instructions_per_tick")))
         write_atomic(self.out_dir / "results.md", to_markdown(self.doc))

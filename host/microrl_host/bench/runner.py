@@ -3,7 +3,8 @@
 ``--port P`` talks to a board already serving (after ``microrl deploy``); ``--virtual B`` starts a
 virtual board with profile B, deploys to it with mpremote and benchmarks it: the same code path, only
 the transport differs. The suite starts from a fresh learner (a ``reset``, with the ``--config``
-overrides) and ``td3_update`` trains it. Results go to ``--out`` (see report.py); if the board
+overrides) and the update benchmarks train it. Results go to ``--out`` (see report.py); on a QEMU
+board (``microrl vboard --qemu``) they are in instructions instead of microseconds. If the board
 resets or stops answering mid-run, every result received before stays in results.json and the run
 ends with a clear error (exit status 2).
 """
@@ -16,15 +17,18 @@ from pathlib import Path
 from microrl_host.bench.report import ResultsWriter, board_summary
 from microrl_host.board import deploy
 from microrl_host.board.link import BoardLink
+from microrl_host.board.qemu import instructions_per_tick, machine_of
 from microrl_host.board.transport import (BoardReset, BoardTimeout, LinkError, SerialTransport,
                                           VirtualTransport)
 from microrl_host.board.vboard import VirtualBoard, VirtualBoardError, profile_or_defaults
 
-BENCHMARKS = ("actor_forward", "td3_update", "env_step", "replay_sample")
+BENCHMARKS = ("actor_forward", "td3_update", "critic_update", "full_update", "trainer_step",
+              "env_step", "replay_sample")
 SUITES = {
     "all": BENCHMARKS,
     "inference": ("actor_forward", "env_step"),
     "learn": ("td3_update", "replay_sample"),
+    "update": ("critic_update", "full_update", "trainer_step"),
 }
 
 
@@ -44,17 +48,20 @@ def run_suite(link, names, repeat, out_dir, board, label="board", on_result=None
               timeout_s=None, log=None):
     """Run ``names`` on the board; returns the results document. A LinkError (reset, timeout,
     error reply) is recorded in results.json with the results so far, then raised again."""
+    per_tick = instructions_per_tick(machine_of(board))
     writer = ResultsWriter(out_dir, board, label=label, suite=list(names), repeat=repeat,
-                           started=time.strftime("%Y-%m-%dT%H:%M:%S"))
+                           started=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                           instructions_per_tick=per_tick)
     try:
         for i, name in enumerate(names):
             started = time.monotonic()
             result = link.bench(name, repeat=repeat, timeout_s=timeout_s)
-            writer.add(result)
+            row = writer.add(result)
             if log is not None:
-                log("[%d/%d] %-14s median %s us (min %s, max %s), %s heap bytes per run, %.1f s"
-                    % (i + 1, len(names), name, result["median_us"], result["min_us"],
-                       result["max_us"], result["alloc_bytes"], time.monotonic() - started))
+                unit = "instructions" if per_tick else "us"
+                log("[%d/%d] %-14s median %s %s (min %s, max %s), %s heap bytes per run, %.1f s"
+                    % (i + 1, len(names), name, row["median_" + unit], unit, row["min_" + unit],
+                       row["max_" + unit], result["alloc_bytes"], time.monotonic() - started))
             if on_result is not None:
                 on_result(result)
     except BoardReset as e:

@@ -9,6 +9,9 @@ Like a board: at power-on the interpreter runs ``main.py`` if the flash holds on
 Ctrl-C (0x03) interrupts running code (the pty turns it into SIGINT); leaving the interpreter
 (Ctrl-D at its raw REPL, ``sys.exit()``) or a ``reset()`` powers it on again. Unlike a board it has
 no soft reset, so use mpremote's ``resume``.
+
+``microrl vboard --qemu MACHINE --firmware ELF`` starts a QEMU board instead (qemu.py): the
+microcontroller firmware with microrl frozen in, serving on QEMU's pty.
 """
 
 import os
@@ -236,22 +239,93 @@ def _interrupt(signum, frame):
 
 
 def add_arguments(parser):
-    parser.add_argument("--board", default="unix", help="board profile in boards/ (default unix)")
+    parser.add_argument("--board", default=None,
+                        help="board profile in boards/ (default unix; with --qemu, the learner the "
+                             "serve loop builds, default the config's defaults)")
     parser.add_argument("--micropython", default=None, help="unix micropython interpreter to run")
     parser.add_argument("--heap-bytes", type=int, default=None,
                         help="heap size instead of the profile's (objects on the 64-bit unix port "
                              "are about twice their size on a 32-bit board)")
     parser.add_argument("--flash", default=None,
                         help="directory acting as the board's flash (default: a temporary one)")
+    qemu = parser.add_argument_group("QEMU board (MicroPython's QEMU firmware, no filesystem)")
+    qemu.add_argument("--qemu", metavar="MACHINE", default=None,
+                      help="run the firmware on this QEMU machine (microbit: Cortex-M0, "
+                           "mps2-an385: M3, mps2-an500: M7 with FPU) instead of the unix "
+                           "interpreter")
+    qemu.add_argument("--firmware", metavar="ELF", default=None,
+                      help="firmware to run (firmware/build_qemu.sh builds them)")
+    qemu.add_argument("--qemu-binary", default=None,
+                      help="QEMU to run (default $QEMU, else qemu-system-arm on PATH)")
     parser.add_argument("--json", action="store_true", help="print the port as a JSON line")
 
 
+def _fail(text):
+    print("vboard: %s" % text, file=sys.stderr, flush=True)
+    return 2
+
+
+def _run_qemu(args):
+    """A QEMU board serving with the profile's learner until Ctrl-C, SIGTERM or QEMU's end."""
+    from microrl_host.board import deploy, qemu
+
+    if not args.qemu or not args.firmware:
+        return _fail("--qemu MACHINE and --firmware ELF go together")
+    for flag, value in (("--heap-bytes", args.heap_bytes), ("--flash", args.flash),
+                        ("--micropython", args.micropython)):
+        if value is not None:
+            return _fail("%s does not apply to a QEMU board (its heap is built into the firmware, "
+                         "it has no flash filesystem)" % flag)
+    settings = {}
+    if args.board:
+        try:
+            profile = boards.load_profile(args.board)
+        except ValueError as e:
+            return _fail(e)
+        settings = {"board": profile.name, "config": dict(profile.learner)}
+    board = qemu.QemuBoard(args.qemu, args.firmware, args.qemu_binary)
+    try:
+        board.start()
+    except qemu.QemuBoardError as e:
+        return _fail(e)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        board.serve(settings)
+        per_tick = board.instructions_per_tick
+        if args.json:
+            import json
+            print(json.dumps({"port": board.port, "machine": board.machine,
+                              "firmware": str(board.firmware), "board": args.board,
+                              "instructions_per_tick": per_tick}), flush=True)
+        else:
+            print(board.port, flush=True)
+        print("QEMU board %s (%s) serving on %s, %s instructions per ticks_us tick; Ctrl-C to stop"
+              % (board.machine, board.firmware.name, board.port, per_tick), file=sys.stderr,
+              flush=True)
+        while board.running:
+            time.sleep(0.5)
+        print("vboard: QEMU exited:\n%s" % board.output_text, file=sys.stderr)
+        return 1
+    except deploy.DeployError as e:
+        print("vboard: could not start the serve loop: %s" % e, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        board.stop()
+
+
 def run(args):
-    profile = profile_or_defaults(args.board)
-    board = VirtualBoard.from_profile(profile, args.micropython, args.flash)
-    if args.heap_bytes:
-        board.heap_bytes = args.heap_bytes
-    board.start()
+    if args.qemu or args.firmware:
+        return _run_qemu(args)
+    try:
+        profile = profile_or_defaults(args.board or "unix")
+        board = VirtualBoard.from_profile(profile, args.micropython, args.flash)
+        if args.heap_bytes:
+            board.heap_bytes = args.heap_bytes
+        board.start()
+    except VirtualBoardError as e:
+        return _fail(e)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         if args.json:
