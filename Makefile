@@ -9,7 +9,7 @@ export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: setup test test-fast sim bench-learn bench-boards bench-sumtree bench-parity bench-qactor mpy clean
+.PHONY: setup test test-fast sim bench-learn bench-boards bench-sumtree bench-parity bench-qactor bench-mcu mpy clean
 
 setup: $(STAMP_SETUP)
 
@@ -46,6 +46,14 @@ bench-parity: $(STAMP_SETUP)
 
 bench-qactor: $(STAMP_SETUP)
 	$(VENV)/bin/microrl bench-qactor --out bench/results
+
+# Instructions per update of every board profile on QEMU; FIRMWARE_DIR from firmware/build_qemu.sh.
+bench-mcu: $(if $(FIRMWARE_DIR),$(STAMP_SETUP))
+	@if [ -z "$(FIRMWARE_DIR)" ]; then \
+		echo "make bench-mcu needs FIRMWARE_DIR=DIR, a directory of QEMU firmware <core>-<backend>-<heap>.elf;" >&2; \
+		echo "build it with: firmware/build_qemu.sh MICROPYTHON_DIR DIR ULAB_DIR (your micropython and micropython-ulab checkouts)" >&2; \
+		exit 2; fi
+	$(VENV)/bin/microrl bench-mcu --firmware-dir "$(FIRMWARE_DIR)" --out bench/results
 
 mpy: $(STAMP_SETUP)
 	$(VENV)/bin/microrl mpy --out build/mpy

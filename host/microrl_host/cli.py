@@ -21,6 +21,8 @@ COMMANDS = {
                      "replay, each against plain TD3, on the mirror"),
     "export": ("sim.export", "a trained actor as a standalone int8 policy.py for a board"),
     "bench-qactor": ("bench.qactor", "acting cost of the int8 actor against the float actor"),
+    "bench-mcu": ("bench.mcu", "instructions and heap of every board profile on its QEMU "
+                  "microcontroller core"),
 }
 
 

@@ -1,0 +1,180 @@
+"""`microrl bench-mcu` without QEMU: its report (mcu.json, mcu.md) from device replies recorded on
+the QEMU firmware (tests/data/mcu_replies.json: rp2-pico on m0 with ulab, pyboard-v11 on m7 pure
+Python, a learner too big for its heap, and one whose updates fail on a fragmented heap), the
+replies' collection over a link that replays them, and the errors about the firmware directory."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from microrl_host import cli
+from microrl_host.bench import mcu
+from microrl_host.board.boards import profile_names
+from microrl_host.board.transport import BoardError
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def recorded():
+    return json.loads((DATA / "mcu_replies.json").read_text())
+
+
+def test_every_board_but_unix_has_a_core_and_a_firmware():
+    entries = mcu.plan()
+    boards = sorted({p.name for p, _, _, _ in entries})
+    assert boards == sorted(n for n in profile_names() if n != "unix")
+    names = {(p.name, backend): name for p, _, backend, name in entries}
+    assert names[("rp2-pico", "ulab")] == "m0-ulab-196608.elf"
+    assert names[("pyboard-v11", "pure")] == "m7-pure-94208.elf"
+    assert names[("esp32s3-psram", "ulab")] == "m7-ulab-4194304.elf"
+    assert len(entries) == 2 * len(boards)
+
+
+def test_summary_in_instructions(recorded):
+    pico, pyboard, too_big, fragmented = recorded["runs"]
+    s = mcu.summarize(pico)
+    b = s["benchmarks"]
+    assert pico["instructions_per_tick"] == 1562.5
+    assert b["critic_update"]["instructions"] == 54250000  # 34720 ticks x 1562.5
+    assert b["full_update"]["instructions"] == 82581250  # 52852 ticks
+    assert s["update_mean_instructions"] == (54250000 + 82581250) // 2
+    trainer = pico["replies"]["trainer_step"]
+    assert trainer["repeat"] == 6  # --repeat 3 x policy_delay 2
+    assert b["trainer_step"]["instructions"] == round(trainer["mean_us"] * 1562.5)
+    assert b["env_step"]["alloc_bytes"] == 496
+    assert b["critic_update"]["alloc_bytes"] is None
+    assert b["critic_update"]["alloc_free_bytes"] == 63664
+    assert s["heap_free_after_construction_bytes"] == pico["replies"]["reset"]["heap_free_bytes"]
+    assert s["heap_total_bytes"] == 192064  # of the 196608-byte heap, as on a Pico
+
+    s = mcu.summarize(pyboard)
+    assert s["benchmarks"]["critic_update"]["instructions"] == \
+        pyboard["replies"]["critic_update"]["median_us"] * 1000
+
+    s = mcu.summarize(too_big)
+    assert s["construction_error"].startswith("MemoryError: memory allocation failed")
+    assert s["benchmarks"] == {} and s["update_mean_instructions"] is None
+
+    s = mcu.summarize(fragmented)
+    assert s["construction_error"] is None
+    assert s["benchmarks"]["critic_update"] == {
+        "error": "MemoryError: memory allocation failed, allocating 2304 bytes",
+        "type": "MemoryError"}
+    assert s["benchmarks"]["env_step"]["instructions"] > 0
+    assert s["update_mean_instructions"] is None
+
+
+def test_report_files(recorded, tmp_path):
+    for run in recorded["runs"]:
+        run["summary"] = mcu.summarize(run)
+    mcu.write(tmp_path, recorded)
+    assert json.loads((tmp_path / "mcu.json").read_text()) == recorded
+    md = (tmp_path / "mcu.md").read_text()
+    rows = [line for line in md.splitlines() if line.startswith("| ")]
+    assert rows[0].startswith("| board | core | backend | heap | free after construction |")
+    assert rows[1] == ("| rp2-pico | m0 | ulab | 192.0 KB | 62.6 KB | 54.2 M | 82.6 M | 68.4 M "
+                       "| 69.3 M | 46.9 k | 225 k | > 62.2 KB, > 61.9 KB |")
+    assert rows[2].startswith("| pyboard-v11 | m7 | pure | 92.0 KB | 52.2 KB | 55.3 M | 84.8 M |")
+    assert rows[3] == ("| esp32s3-psram-in-92k | m7 | ulab | 92.0 KB | MemoryError in "
+                       "construction | - | - | - | - | - | - | - |")
+    assert rows[4].startswith("| rp2-pico-buffer-2600 | m0 | ulab | 192.0 KB | 23.7 KB | "
+                              "MemoryError | MemoryError | - | MemoryError |")
+    assert "- esp32s3-psram-in-92k, ulab: MemoryError: memory allocation failed, allocating " \
+           "4032 bytes" in md
+    assert "median of 3 runs" in md and "Device code recorded." in md
+
+
+def test_count_formatting():
+    assert [mcu.count(n) for n in (None, 950, 46875, 225000, 54250000, 2.8e9)] == \
+        ["-", "950", "46.9 k", "225 k", "54.2 M", "2.8 G"]
+
+
+class ReplayLink:
+    """A board link that answers with recorded replies (error replies raise BoardError)."""
+
+    def __init__(self, replies):
+        self.replies = replies
+        self.asked = []
+
+    def _answer(self, key):
+        reply = copy.deepcopy(self.replies[key])
+        if not reply.get("ok", True):
+            raise BoardError("%s failed on the board: %s" % (key, reply["error"]), reply)
+        return dict(reply, v=1, id=len(self.asked))
+
+    def connect(self):
+        self.asked.append(("hello",))
+        return self._answer("hello")
+
+    def reset(self, config=None):
+        self.asked.append(("reset", config))
+        return self._answer("reset")
+
+    def bench(self, name, repeat=10):
+        self.asked.append((name, repeat))
+        return self._answer(name)
+
+
+@pytest.mark.parametrize("index", [0, 1, 2, 3])
+def test_collect_asks_and_keeps_what_the_board_says(recorded, index):
+    run = recorded["runs"][index]
+    link = ReplayLink(run["replies"])
+    replies = mcu.collect(link, run["learner"], 3, run["backend"])
+    assert replies == run["replies"]
+    if "config" in run["replies"]["reset"]:
+        assert link.asked[2:] == [("actor_forward", 3), ("env_step", 3), ("critic_update", 3),
+                                  ("full_update", 3), ("trainer_step", 6)]
+    else:  # construction failed: nothing to benchmark
+        assert link.asked == [("hello",), ("reset", run["learner"])]
+
+
+def test_collect_refuses_the_wrong_backend(recorded):
+    run = recorded["runs"][0]
+    with pytest.raises(ValueError, match="reports backend ulab, expected pure"):
+        mcu.collect(ReplayLink(run["replies"]), run["learner"], 3, "pure")
+
+
+def bench_mcu(capsys, *args):
+    status = cli.main(["bench-mcu"] + [str(a) for a in args])
+    return status, capsys.readouterr().err.strip().splitlines()
+
+
+def test_firmware_dir_absent(capsys, tmp_path):
+    status, err = bench_mcu(capsys, "--firmware-dir", tmp_path / "fw", "--out", tmp_path / "out")
+    assert status == 2 and len(err) == 1
+    assert err[0].startswith("bench-mcu: firmware directory %s does not exist: build the firmware "
+                             "with firmware/build_qemu.sh MICROPYTHON_DIR %s ULAB_DIR"
+                             % (tmp_path / "fw", tmp_path / "fw"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_firmware_dir_lacking_one_file(capsys, tmp_path):
+    fw = tmp_path / "fw"
+    fw.mkdir()
+    (fw / "m0-pure-196608.elf").write_bytes(b"\x7fELF")
+    status, err = bench_mcu(capsys, "--firmware-dir", fw, "--boards", "rp2-pico")
+    assert status == 2 and len(err) == 1
+    assert err[0] == ("bench-mcu: %s lacks m0-ulab-196608.elf (rp2-pico, ulab); build them with "
+                      "HEAPS=\"m0=196608\" firmware/build_qemu.sh MICROPYTHON_DIR %s ULAB_DIR "
+                      "(your micropython and micropython-ulab checkouts)" % (fw, fw))
+
+
+def test_firmware_that_is_not_an_elf(capsys, tmp_path):
+    fw = tmp_path / "fw"
+    fw.mkdir()
+    (fw / "m0-pure-196608.elf").write_text("not firmware")
+    status, err = bench_mcu(capsys, "--firmware-dir", fw, "--boards", "rp2-pico",
+                            "--backends", "pure")
+    assert status == 2 and len(err) == 1 and "is not an ELF file" in err[0]
+
+
+@pytest.mark.parametrize("board, message", [
+    ("unix", "board unix has no QEMU core: add it to CORES in mcu.py"),
+    ("teensy41", "unknown board 'teensy41'"),
+])
+def test_boards_without_a_core(capsys, tmp_path, board, message):
+    status, err = bench_mcu(capsys, "--firmware-dir", tmp_path, "--boards", board)
+    assert status == 2 and len(err) == 1 and message in err[0]
