@@ -202,7 +202,9 @@ def count(n):
 
 
 def _kb(n):
-    return "-" if n is None else "%.1f KB" % (n / 1024)
+    if n is None:
+        return "-"
+    return "%.1f KB" % (n / 1024) if n < 1024 * 1024 else "%.2f MB" % (n / 1024 / 1024)
 
 
 def _cell(bench):
@@ -218,22 +220,23 @@ def _alloc(bench):
         return "-"
     if bench["alloc_bytes"] is None:
         return "> %s" % _kb(bench["alloc_free_bytes"]) if bench.get("alloc_free_bytes") else "n/m"
-    return "%.1f KB" % (bench["alloc_bytes"] / 1024)
+    return _kb(bench["alloc_bytes"])
 
 
 def markdown(doc):
-    lines = ["- Instructions per call on QEMU (`-icount shift=0`), median of %d runs; "
-             "Trainer.step: mean of %d x policy_delay runs (its steps alternate between critic-only and full "
-             "updates); update: ((policy_delay - 1) x critic + full) / policy_delay, policy_delay "
-             "2 in every profile." % (doc["repeat"], doc["repeat"]),
-             "- heap: the firmware's; free: after the learner's construction; KB per update: "
-             "allocated by one critic and one full update with collection disabled (> F: more "
-             "than the F free, the update needs collections).",
+    lines = ["# microrl on microcontroller cores (QEMU)", "",
+             "- Instructions per call on QEMU (`-icount shift=0`), median of %d runs; "
+             "Trainer.step: mean of %d x policy_delay runs (its steps alternate between "
+             "critic-only and full updates); update: ((policy_delay - 1) x critic + full) / "
+             "policy_delay, policy_delay 2 in every profile." % (doc["repeat"], doc["repeat"]),
+             "- heap: the firmware's; free: after the learner's construction; allocated per "
+             "update: by one critic and one full update with collection disabled (> F: more "
+             "than the F free, so the update needs collections).",
              "- m0: microbit machine, Cortex-M0, soft float; m7: mps2-an500, Cortex-M7, "
              "single-precision FPU. Device code %s." % (doc.get("device") or "unknown"), "",
              "| board | core | backend | heap | free after construction | critic update | "
-             "full update | update | Trainer.step | env step | actor forward | KB per update "
-             "(critic, full) |",
+             "full update | update | Trainer.step | env step | actor forward | allocated per "
+             "update (critic, full) |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     notes = []
     for run in doc["runs"]:
