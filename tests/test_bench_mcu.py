@@ -172,7 +172,7 @@ def test_firmware_that_is_not_an_elf(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("board, message", [
-    ("unix", "board unix has no QEMU core: add it to CORES in mcu.py"),
+    ("unix", "board unix has no QEMU core: give it qemu_core"),
     ("teensy41", "unknown board 'teensy41'"),
 ])
 def test_boards_without_a_core(capsys, tmp_path, board, message):

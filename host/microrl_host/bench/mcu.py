@@ -12,6 +12,11 @@ the mean (its steps alternate between critic-only and full updates). A TD3 updat
 instructions per tick (qemu.py). Bytes allocated per update are counted with collection disabled.
 A MemoryError in construction or in a benchmark is a result, recorded as such.
 
+Each profile names the QEMU core that stands for its chip (``qemu_core``): m0 runs ARMv6-M, the
+RP2040's instruction set, with soft float as on the RP2040; for the chips with a single-precision
+FPU (the RP2350's Cortex-M33, the STM32F405's Cortex-M4F, the ESP32s' Xtensa LX6 and LX7) the
+nearest QEMU core is the M7 built with hardware single-precision float.
+
 Writes OUT/mcu.json (every device reply and the summary) and OUT/mcu.md after each board.
 """
 
@@ -29,13 +34,6 @@ from microrl_host.board.qemu import (CORES as MACHINES_OF_CORES, QemuBoard, Qemu
                                      ticks_to_instructions)
 from microrl_host.board.transport import BoardError, LinkError, SerialTransport
 
-# The QEMU core that stands for each board's chip. m0 runs ARMv6-M, the RP2040's instruction set,
-# with soft float as on the RP2040. The other chips have a single-precision FPU (the RP2350's
-# Cortex-M33, the STM32F405's Cortex-M4F, the Xtensa LX6 and LX7 of the ESP32s): of the QEMU cores
-# the M7, built with hardware single-precision float, is the nearest. The table lives here rather
-# than in the profiles because it describes this benchmark's stand-ins, not the boards.
-CORES = {"rp2-pico": "m0", "rp2-pico2": "m7", "pyboard-v11": "m7", "esp32": "m7",
-         "esp32s3-psram": "m7"}
 BACKENDS = ("pure", "ulab")
 NAMES = ("actor_forward", "env_step", "critic_update", "full_update", "trainer_step")
 DEFAULT_TIMEOUT_S = 1800.0  # the longest a board may stay silent: one benchmark's runs
@@ -59,10 +57,10 @@ def plan(boards=None, backends=BACKENDS):
             profile = load_profile(name)
         except ValueError as e:
             raise BenchSetupError(str(e)) from None
-        core = CORES.get(name)
-        if core is None:
-            raise BenchSetupError("board %s has no QEMU core: add it to CORES in %s (known: %s)"
-                                  % (name, Path(__file__).name, ", ".join(CORES)))
+        core = profile.qemu_core  # the QEMU core that stands for the board's chip
+        if not core:
+            raise BenchSetupError("board %s has no QEMU core: give it qemu_core (one of %s) in "
+                                  "boards/%s.toml" % (name, ", ".join(MACHINES_OF_CORES), name))
         for backend in backends:
             if backend not in BACKENDS:
                 raise BenchSetupError("unknown backend %r; known: %s"
