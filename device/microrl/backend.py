@@ -33,10 +33,14 @@ def _load(choice):
     if choice in (None, "ulab"):
         try:
             from ulab import numpy as np
-            return "ulab", np
         except ImportError:
             if choice == "ulab":
                 raise
+        else:
+            if hasattr(np, "frombuffer"):
+                return "ulab", np
+            if choice == "ulab":
+                raise ImportError("this ulab has no frombuffer, which microrl needs")
     if choice in (None, "numpy"):
         try:
             import numpy as np
@@ -65,5 +69,5 @@ if NAME == "python":
     K.init("d" if STORE_BITS == 64 else "f")
 else:
     from . import kernels_nd as K
-    K.init(_np, NAME == "ulab")
     STORE_BITS = FLOAT_BITS if NAME == "ulab" else 64
+    K.init(_np, NAME == "ulab", "d" if STORE_BITS == 64 else "f")

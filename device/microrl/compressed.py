@@ -19,7 +19,7 @@ Sampling draws ``rng.below(size)`` per row until the slot has a next observation
 order) and writes the decoded values straight into the learner's preallocated ``Batch``.
 """
 
-from .backend import K, const, zeros
+from .backend import const, zeros
 from .pendulum import OBS_DIM
 
 _WORDS = const(5)  # cos, sin, thdot, action, reward and flags
@@ -96,24 +96,26 @@ class CompressedReplay:
 
     def decode(self, slot, batch, i):
         """Write slot's transition, dequantized, into row ``i`` of ``batch``."""
-        set_ = K.set
         chunks = self._chunks
         d = chunks[slot // _CHUNK_ROWS]
         base = (slot % _CHUNK_ROWS) * _WORDS
         nxt = (slot + 1) % self.capacity
         dn = chunks[nxt // _CHUNK_ROWS]
         nbase = (nxt % _CHUNK_ROWS) * _WORDS
+        o = i * OBS_DIM
+        sa = i * (OBS_DIM + 1)
+        obs, bsa, nxt, nsa = batch.obs_d, batch.sa_d, batch.next_obs_d, batch.next_sa_d
         for j in range(OBS_DIM):
             v = d[base + j] * OBS_STEP[j]
-            set_(batch.obs, i, j, v)
-            set_(batch.sa, i, j, v)
+            obs[o + j] = v
+            bsa[sa + j] = v
             v = dn[nbase + j] * OBS_STEP[j]
-            set_(batch.next_obs, i, j, v)
-            set_(batch.next_sa, i, j, v)
-        set_(batch.sa, i, OBS_DIM, d[base + OBS_DIM] * ACTION_STEP)
+            nxt[o + j] = v
+            nsa[sa + j] = v
+        bsa[sa + OBS_DIM] = d[base + OBS_DIM] * ACTION_STEP
         word = d[base + 4] & 0xFFFF
-        set_(batch.reward, i, 0, -(word & _REWARD_BITS) * REWARD_STEP)
-        set_(batch.done, i, 0, 1.0 if word & _TERMINAL else 0.0)
+        batch.reward_d[i] = -(word & _REWARD_BITS) * REWARD_STEP
+        batch.done_d[i] = 1.0 if word & _TERMINAL else 0.0
 
     def draw(self, rng):
         """A uniformly drawn sampleable slot: ``rng.below(size)`` until one is."""

@@ -21,6 +21,7 @@ _FIELDS = (
     ("exploration_noise", 0.1),      # std of the Gaussian exploration noise
     ("policy_delay", 2),             # critic updates per actor and target update
     ("learning_starts", 500),        # warm-up steps of uniform random actions before any update
+    ("train_every", 1),              # env steps per TD3 update after the warm-up
     ("episode_steps", 200),          # steps per episode before truncation
     ("total_steps", 10000),          # environment steps of a training run
     ("eval_every", 1000),            # steps between deterministic evaluations (0: only at the end)
@@ -40,7 +41,7 @@ ADAM_STATES = ("float", "int16")
 SUM_TREE_FANOUTS = (2, 4, 8, 16)
 
 _POSITIVE_INTS = ("batch_size", "buffer_capacity", "policy_delay", "episode_steps",
-                  "total_steps", "eval_episodes")
+                  "total_steps", "eval_episodes", "train_every")
 _NON_NEGATIVE = ("learning_starts", "eval_every", "seed", "actor_lr", "critic_lr",
                  "policy_noise", "noise_clip", "exploration_noise", "adam_eps")
 

@@ -4,16 +4,19 @@ Only the ulab subset is used: at most 2-D, no fancy indexing, no ``@``, ``out=``
 (math ufuncs). A ``dot`` always allocates its result on ulab; everything else updates in place.
 """
 
-from .kernels_py import ROUND_UP_SLACK
+from .kernels_py import ROUND_UP_SLACK, zeros
 
 _np = None
 _ulab = False
+_typecode = "d"
 
 
-def init(np, is_ulab):
-    global _np, _ulab
+def init(np, is_ulab, typecode):
+    """``typecode``: the ``array`` typecode of the matrices' element ("f" or "d")."""
+    global _np, _ulab, _typecode
     _np = np
     _ulab = is_ulab
+    _typecode = typecode
 
 
 def matrix(rows, cols):
@@ -41,11 +44,41 @@ def scratch_like(m):
     return matrix(*m.shape)
 
 
+def tensors(shapes):
+    """(flat, views): one 1 x N matrix holding a matrix per (rows, cols) in ``shapes``, one after
+    the other, and those matrices as views of it, so that an elementwise operation over all of
+    them (Adam, target updates, copies) is one call."""
+    total = 0
+    for r, c in shapes:
+        total += r * c
+    flat = matrix(1, total)
+    views = [None] * len(shapes)  # sized once: no list growth on the heap
+    offset = 0
+    for i in range(len(shapes)):
+        r, c = shapes[i]
+        views[i] = flat[0, offset:offset + r * c].reshape((r, c))
+        offset += r * c
+    return flat, views
+
+
+def staged(rows, cols):
+    """A matrix and a flat array of its elements that writes through to it (row-major): rows are
+    filled element by element through the array, which boxes nothing on ulab."""
+    data = zeros(_typecode, rows * cols)
+    m = _np.frombuffer(data, dtype=_np.float if _ulab else _np.float64).reshape((rows, cols))
+    return m, data
+
+
 def rows(m, start, count):
     """Rows [start, start + count) of m as a view (m itself when that is all of it)."""
-    if start == 0 and count == m.shape[0]:
+    if start == 0 and count == len(m):
         return m
     return m[start:start + count]
+
+
+def _head(m, n):
+    """The first n rows of m: m itself when that is all of it (a view costs an object)."""
+    return m if n == len(m) else m[:n]
 
 
 def copy(dst, src):
@@ -53,7 +86,7 @@ def copy(dst, src):
 
 
 def fill(m, value, n):
-    m[:n] = value
+    _head(m, n)[:] = value
 
 
 def fill_uniform(m, rng, bound):
@@ -63,77 +96,116 @@ def fill_uniform(m, rng, bound):
             m[i, j] = bound * (2.0 * rng.uniform() - 1.0)
 
 
-def dot(out, x, w, n):
-    """out[:n] = x[:n] w"""
-    out[:n] = _np.dot(x[:n], w)
+# The products return the matrix that holds their result. ulab's dot has no out= and always
+# allocates its result: writing that into a preallocated buffer would allocate and copy it once
+# more (a slice assignment copies its right-hand side), so the result itself is returned and the
+# caller keeps it in place of ``out``. ``scratch`` is for the pure-Python kernels.
+
+def scratch_row(count):
+    """The pure-Python products' scratch: none needed here."""
+    return None
 
 
-def dot_tn(out, x, d, n, acc=False):
+def dot(out, x, w, n, scratch=None):
+    """x[:n] w (``out`` is not written on this backend)"""
+    return _np.dot(_head(x, n), w)
+
+
+def dot_tn(out, x, d, n, scratch=None, acc=False):
     """out = x[:n]^T d[:n], or out += that when ``acc``"""
+    r = _np.dot(_head(x, n).T, _head(d, n))
     if acc:
-        out += _np.dot(x[:n].T, d[:n])
+        out += r
     else:
-        out[:] = _np.dot(x[:n].T, d[:n])
+        out[:] = r
 
 
-def dot_nt(out, d, w, n):
-    """out[:n] = d[:n] w^T"""
-    out[:n] = _np.dot(d[:n], w.T)
+def dot_nt(out, d, w, n, scratch=None):
+    """d[:n] w^T (``out`` is not written on this backend)"""
+    return _np.dot(_head(d, n), w.T)
 
 
 def add_bias(out, b, n):
-    out[:n] += b
+    v = _head(out, n)
+    v += b
 
 
 def sum_rows(out, d, n, acc=False):
     """out = the sum of d's first n rows, or out += that when ``acc``"""
+    r = _np.sum(_head(d, n), axis=0)
     if acc:
-        out += _np.sum(d[:n], axis=0)
+        out += r
     else:
-        out[0, :] = _np.sum(d[:n], axis=0)
+        out[0, :] = r
 
 
 def relu(y, n):
-    y[:n] = _np.maximum(y[:n], 0.0)
+    v = _head(y, n)
+    v *= v > 0.0
 
 
-def dot_nt_relu(h, d, w, n):
-    """h[:n] = (d[:n] w^T) * (h[:n] > 0): the hidden delta written over its own activation."""
-    h[:n] = _np.dot(d[:n], w.T) * (h[:n] > 0.0)
+def dot_nt_relu(h, d, w, n, scratch=None):
+    """(d[:n] w^T) * (h[:n] > 0): the hidden layer's delta (``h`` is not written here)"""
+    r = _np.dot(_head(d, n), w.T)
+    r *= _head(h, n) > 0.0
+    return r
 
 
 def tanh(y, n):
-    y[:n] = _np.tanh(y[:n])
+    v = _head(y, n)
+    _np.tanh(v, out=v)
 
 
 def tanh_grad(d, y, n):
-    d[:n] *= 1.0 - y[:n] * y[:n]
+    t = _head(y, n) * _head(y, n)
+    t *= -1.0
+    t += 1.0
+    v = _head(d, n)
+    v *= t
 
 
 def copy_cols(dst, dst_col, src, src_col, k, n):
     dst[:n, dst_col:dst_col + k] = src[:n, src_col:src_col + k]
 
 
+def smooth_actions(dst, col, a, rng, std, limit, n, scratch):
+    """dst[i, col + j] = clip(a[i, j] + clip(std N(0, 1), -limit, limit), -1, 1) for the first n
+    rows, the normals drawn in row-major order (target policy smoothing). ``scratch``: a staged
+    (matrix, flat array) pair of at least a's shape, where the noise is written."""
+    noise, data = scratch
+    normal = rng.normal
+    for i in range(n * a.shape[1]):
+        e = std * normal()
+        data[i] = -limit if e < -limit else (limit if e > limit else e)
+    k = a.shape[1]
+    v = dst[:n, col:col + k]
+    v[:] = _np.clip(a[:n] + noise[:n], -1.0, 1.0)
+
+
 def minimum(dst, src, n):
-    dst[:n] = _np.minimum(dst[:n], src[:n])
+    v = _head(dst, n)
+    v[:] = _np.minimum(v, _head(src, n))
 
 
 def td_target(y, reward, done, gamma, n):
     """y[:n] = reward + gamma (1 - done) y"""
-    y[:n] *= 1.0 - done[:n]
-    y[:n] *= gamma
-    y[:n] += reward[:n]
+    v = _head(y, n)
+    v *= 1.0 - _head(done, n)
+    v *= gamma
+    v += _head(reward, n)
 
 
 def scale_rows(d, s, n):
     """d[i, :] *= s[i, 0] for the first n rows"""
-    d[:n] *= s[:n]
+    v = _head(d, n)
+    v *= _head(s, n)
 
 
 def mse_grad(d, q, y, n, batch):
     """d[:n] = 2 (q - y) / batch, the gradient of mean((q - y)^2) over a batch of ``batch`` rows"""
-    d[:n] = q[:n] - y[:n]
-    d[:n] *= 2.0 / batch
+    v = _head(d, n)
+    v[:] = _head(q, n) - _head(y, n)
+    v *= 2.0 / batch
 
 
 def adam(p, g, m, v, tmp, step_size, beta1, beta2, eps, inv_sqrt_bc2):

@@ -27,11 +27,16 @@ def zeros(typecode, count, source=None):
 
     Passing one shared source when allocating many equal arrays keeps the heap free of the freed
     bytearray beside every array: a heap of such holes cannot serve the next, larger, request.
+    Without one, the array is built from a range (an initializer with a length: MicroPython
+    allocates exactly the array, no temporary) and then cleared.
     """
     nbytes = _ITEMSIZE[typecode] * count
     if source is not None and len(source) == nbytes:
         return array(typecode, source)
-    return array(typecode, bytearray(nbytes))
+    a = array(typecode, range(count))
+    for i in range(count):
+        a[i] = 0
+    return a
 
 
 def matrix(rows, cols):
@@ -58,6 +63,21 @@ def set(m, i, j, value):
 
 def scratch_like(m):
     return None
+
+
+def tensors(shapes):
+    """(None, one matrix per (rows, cols) in ``shapes``): loops here are per element whatever the
+    storage, and separate arrays fit a fragmented heap better than one large block."""
+    out = [None] * len(shapes)
+    for i in range(len(shapes)):
+        out[i] = matrix(*shapes[i])
+    return None, out
+
+
+def staged(rows, cols):
+    """A matrix and a flat array of its elements that writes through to it (row-major)."""
+    m = matrix(rows, cols)
+    return m, m[0]
 
 
 def rows(m, start, count):
@@ -88,55 +108,87 @@ def fill_uniform(m, rng, bound):
         d[i] = bound * (2.0 * rng.uniform() - 1.0)
 
 
-def dot(out, x, w, n):
-    """out[:n] = x[:n] w"""
+# The products gather the nonzero entries of one operand's row (or column) into ``scratch``, a
+# pair of lists (values, offsets) at least as long as any row or column, allocated once by the
+# network, and reuse them for every output element. Loading from an array boxes a new float, so
+# this saves one allocation of the four per multiply-add (load, load, multiply, add); and ReLU
+# activations and masked deltas are about half zeros, whose terms are skipped. The sums keep
+# their order; a skipped term adds an exact zero (only the sign of a zero sum can differ).
+
+def scratch_row(count):
+    """The products' scratch: ``count`` floats (distinct objects from the start, so that the heap
+    they take in training is taken here: a board that boxes floats holds one per entry) and
+    ``count`` offsets."""
+    values = [0.0] * count
+    for k in range(count):
+        values[k] = k * 1.0
+    return values, [0] * count
+
+
+def _nonzero(scratch, src, start, count, stride, scale):
+    """Gathers the nonzero src[start + k stride], k < count, into scratch's values and k * scale
+    into its offsets; returns how many there are."""
+    values, offsets = scratch
+    m = 0
+    for k in range(count):
+        v = src[start]
+        if v != 0.0:
+            values[m] = v
+            offsets[m] = k * scale
+            m += 1
+        start += stride
+    return m
+
+
+def dot(out, x, w, n, scratch):
+    """out[:n] = x[:n] w; returns out (the matrix that holds the result, as on every backend)"""
     o, xd, wd = out[0], x[0], w[0]
     kk, cols = x[2], w[2]
+    xv, xo = scratch
     for i in range(n):
-        xb = i * kk
+        m = _nonzero(scratch, xd, i * kk, kk, 1, cols)
         ob = i * cols
         for j in range(cols):
             s = 0.0
-            wi = j
-            for k in range(xb, xb + kk):
-                s += xd[k] * wd[wi]
-                wi += cols
+            for t in range(m):
+                s += xv[t] * wd[xo[t] + j]
             o[ob + j] = s
+    return out
 
 
-def dot_tn(out, x, d, n, acc=False):
+def dot_tn(out, x, d, n, scratch, acc=False):
     """out = x[:n]^T d[:n], or out += that when ``acc``"""
     o, xd, dd = out[0], x[0], d[0]
     rows, cols = x[2], d[2]
+    xv, xo = scratch
     for r in range(rows):
+        m = _nonzero(scratch, xd, r, n, rows, cols)
         ob = r * cols
         for j in range(cols):
             s = 0.0
-            xi = r
-            di = j
-            for _ in range(n):
-                s += xd[xi] * dd[di]
-                xi += rows
-                di += cols
+            for t in range(m):
+                s += xv[t] * dd[xo[t] + j]
             if acc:
                 o[ob + j] += s
             else:
                 o[ob + j] = s
 
 
-def dot_nt(out, d, w, n):
-    """out[:n] = d[:n] w^T"""
+def dot_nt(out, d, w, n, scratch):
+    """out[:n] = d[:n] w^T; returns out"""
     o, dd, wd = out[0], d[0], w[0]
     kk, cols = d[2], w[1]
+    dv, do = scratch
     for i in range(n):
-        db = i * kk
+        m = _nonzero(scratch, dd, i * kk, kk, 1, 1)
         ob = i * cols
         for j in range(cols):
             s = 0.0
             wb = j * kk
-            for k in range(kk):
-                s += dd[db + k] * wd[wb + k]
+            for t in range(m):
+                s += dv[t] * wd[wb + do[t]]
             o[ob + j] = s
+    return out
 
 
 def add_bias(out, b, n):
@@ -169,22 +221,25 @@ def relu(y, n):
             yd[i] = 0.0
 
 
-def dot_nt_relu(h, d, w, n):
-    """h[:n] = (d[:n] w^T) * (h[:n] > 0): the hidden delta written over its own activation."""
+def dot_nt_relu(h, d, w, n, scratch):
+    """h[:n] = (d[:n] w^T) * (h[:n] > 0): the hidden delta written over its own activation;
+    returns h"""
     hd, dd, wd = h[0], d[0], w[0]
     kk, cols = d[2], w[1]
+    dv, do = scratch
     for i in range(n):
-        db = i * kk
+        m = _nonzero(scratch, dd, i * kk, kk, 1, 1)
         hb = i * cols
         for j in range(cols):
             if hd[hb + j] > 0.0:
                 s = 0.0
                 wb = j * kk
-                for k in range(kk):
-                    s += dd[db + k] * wd[wb + k]
+                for t in range(m):
+                    s += dv[t] * wd[wb + do[t]]
                 hd[hb + j] = s
             else:
                 hd[hb + j] = 0.0
+    return h
 
 
 def tanh(y, n):
@@ -206,6 +261,22 @@ def copy_cols(dst, dst_col, src, src_col, k, n):
     for i in range(n):
         for j in range(k):
             dd[i * dc + dst_col + j] = sd[i * sc + src_col + j]
+
+
+def _clip(x, lo, hi):
+    return lo if x < lo else (hi if x > hi else x)
+
+
+def smooth_actions(dst, col, a, rng, std, limit, n, scratch):
+    """dst[i, col + j] = clip(a[i, j] + clip(std N(0, 1), -limit, limit), -1, 1) for the first n
+    rows, the normals drawn in row-major order (target policy smoothing; scratch unused here)."""
+    dd, ad = dst[0], a[0]
+    dc, k = dst[2], a[2]
+    normal = rng.normal
+    for i in range(n):
+        for j in range(k):
+            eps = _clip(std * normal(), -limit, limit)
+            dd[i * dc + col + j] = _clip(ad[i * k + j] + eps, -1.0, 1.0)
 
 
 def minimum(dst, src, n):

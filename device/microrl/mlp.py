@@ -32,44 +32,57 @@ class MLP:
         self.output_activation = output_activation
         self.max_batch = max_batch
         n_layers = len(sizes) - 1
-        # Parameters: W_k (in, out) and b_k (1, out), in the order W_1, b_1, W_2, b_2, ...
-        self.params = []
+        # Parameters: W_k (in, out) and b_k (1, out), in the order W_1, b_1, W_2, b_2, ...; on an
+        # array backend they are views of one flat 1 x N matrix (``flat``, None otherwise), and so
+        # are the gradients (``flat_grads``): Adam, target updates and copies then make one
+        # kernel call per network instead of one per tensor.
+        shapes = [None] * (2 * n_layers)  # lists are sized once here: growth leaves holes
         for k in range(n_layers):
-            w = K.matrix(sizes[k], sizes[k + 1])
-            b = K.matrix(1, sizes[k + 1])
-            if rng is not None:
-                bound = 1.0 / sqrt(sizes[k])
-                K.fill_uniform(w, rng, bound)
-                K.fill_uniform(b, rng, bound)
-            self.params.append(w)
-            self.params.append(b)
+            shapes[2 * k] = (sizes[k], sizes[k + 1])
+            shapes[2 * k + 1] = (1, sizes[k + 1])
+        self.flat, self.params = K.tensors(shapes)
         if share is not None:
             self.outs = share.outs
             self.dx = share.dx
+            self.scratch = share.scratch
         else:
             self.outs = [K.matrix(max_batch, sizes[k + 1]) for k in range(n_layers)]
             self.dx = K.matrix(max_batch, sizes[0])
+            self.scratch = K.scratch_row(max(max(sizes), max_batch))
+        self.flat_grads = None
         self.grads = None
         if trainable:
             if share is not None and share.grads is not None:
+                self.flat_grads = share.flat_grads
                 self.grads = share.grads
             else:
-                self.grads = [K.matrix(*K.shape(p)) for p in self.params]
+                self.flat_grads, self.grads = K.tensors(shapes)
+        if rng is not None:
+            self.init_uniform(rng)
+
+    def init_uniform(self, rng):
+        """Weights and biases of layer k uniform in +-1/sqrt(fan_in), layer by layer, W before b.
+        (Drawing makes garbage: a learner allocates all its buffers before it draws.)"""
+        sizes = self.sizes
+        for k in range(len(sizes) - 1):
+            bound = 1.0 / sqrt(sizes[k])
+            K.fill_uniform(self.params[2 * k], rng, bound)
+            K.fill_uniform(self.params[2 * k + 1], rng, bound)
         self._x = None
 
     def forward(self, x, n):
         """Output of the first n rows of x; the returned matrix is this network's buffer."""
-        params = self.params
-        last = len(self.outs) - 1
+        params, outs = self.params, self.outs
+        last = len(outs) - 1
         h = x
-        for k, out in enumerate(self.outs):
-            K.dot(out, h, params[2 * k], n)
-            K.add_bias(out, params[2 * k + 1], n)
+        for k in range(last + 1):
+            h = K.dot(outs[k], h, params[2 * k], n, self.scratch)
+            outs[k] = h  # the kernel's result buffer (see kernels_nd)
+            K.add_bias(h, params[2 * k + 1], n)
             if k < last:
-                K.relu(out, n)
+                K.relu(h, n)
             elif self.output_activation == "tanh":
-                K.tanh(out, n)
-            h = out
+                K.tanh(h, n)
         self._x = x
         return h
 
@@ -80,7 +93,7 @@ class MLP:
         gradients when ``param_grads`` (adds to them when also ``accumulate``: a batch processed
         in parts); skips dL/dx unless ``input_grad``.
         """
-        outs, params, grads = self.outs, self.params, self.grads
+        outs, params, grads, scratch = self.outs, self.params, self.grads, self.scratch
         if param_grads and grads is None:
             raise ValueError("this network is not trainable")
         d = dy
@@ -89,22 +102,26 @@ class MLP:
         for k in range(len(outs) - 1, -1, -1):
             x_k = outs[k - 1] if k > 0 else self._x
             if param_grads:
-                K.dot_tn(grads[2 * k], x_k, d, n, accumulate)
+                K.dot_tn(grads[2 * k], x_k, d, n, scratch, accumulate)
                 K.sum_rows(grads[2 * k + 1], d, n, accumulate)
             if k > 0:
-                d_next = outs[k - 1]
-                K.dot_nt_relu(d_next, d, params[2 * k], n)
-                d = d_next
+                d = K.dot_nt_relu(x_k, d, params[2 * k], n, scratch)
             elif input_grad:
-                K.dot_nt(self.dx, d, params[0], n)
+                self.dx = K.dot_nt(self.dx, d, params[0], n, scratch)
                 return self.dx
         return None
 
     def copy_from(self, other):
+        if self.flat is not None:
+            K.copy(self.flat, other.flat)
+            return
         for p, q in zip(self.params, other.params):
             K.copy(p, q)
 
     def polyak_from(self, other, tau):
-        """self = (1 - tau) self + tau other, parameter by parameter in place."""
+        """self = (1 - tau) self + tau other, in place."""
+        if self.flat is not None:
+            K.polyak(self.flat, other.flat, tau)
+            return
         for p, q in zip(self.params, other.params):
             K.polyak(p, q, tau)

@@ -18,7 +18,7 @@ class Prioritized:
         self.buffer = buffer
         self.tree = SumTree(buffer.capacity, config.per_k)
         self.slots = zeros("i", n)
-        self.weights = K.matrix(n, 1)
+        self.weights, self._w = K.staged(n, 1)
         self.max_priority = 1.0
 
     def added(self, slot):
@@ -32,27 +32,27 @@ class Prioritized:
 
     def sample(self, rng, n, batch):
         """Draw n slots by priority into ``batch`` and set their importance-sampling weights."""
-        slots, tree, buf, w = self.slots, self.tree, self.buffer, self.weights
+        slots, tree, buf, w = self.slots, self.tree, self.buffer, self._w
         tree.sample(rng, n, slots)
         low = None
         for i in range(n):
             buf.decode(slots[i], batch, i)
             p = tree.get(slots[i])
-            K.set(w, i, 0, p)  # the priority, turned into the weight below
+            w[i] = p  # the priority, turned into the weight below
             if low is None or p < low:
                 low = p
         beta = self.config.per_beta
         for i in range(n):
-            K.set(w, i, 0, (low / K.get(w, i, 0)) ** beta)
+            w[i] = (low / w[i]) ** beta
 
     def update_priorities(self, dq, n, start=0):
         """New priorities from critic 1's TD errors |Q1 - y| = |dL/dQ1| B / 2 (B the batch size),
-        in batch order: ``dq`` holds rows start to start + n of the batch."""
+        in batch order: ``dq`` (a flat array) holds rows start to start + n of the batch."""
         c = self.config
         half = 0.5 * c.batch_size
         slots, tree = self.slots, self.tree
         for i in range(n):
-            p = (abs(K.get(dq, i, 0)) * half + c.per_eps) ** c.per_alpha
+            p = (abs(dq[i]) * half + c.per_eps) ** c.per_alpha
             tree.update(slots[start + i], p)
             if p > self.max_priority:
                 self.max_priority = p

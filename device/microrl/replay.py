@@ -13,15 +13,19 @@ _CHUNK_ROWS = const(112)  # 4032 bytes: one small block each
 
 
 class Batch:
-    """Preallocated minibatch matrices. ``sa`` and ``next_sa`` are the critics' [obs, action] inputs."""
+    """Preallocated minibatch matrices. ``sa`` and ``next_sa`` are the critics' [obs, action] inputs.
+
+    Each matrix ``x`` has a flat array ``x_d`` of its elements that writes through to it: replay
+    buffers fill rows element by element there (on ulab a per-element ndarray write boxes a float
+    and allocates hundreds of bytes; an array store allocates nothing)."""
 
     def __init__(self, max_batch):
-        self.obs = K.matrix(max_batch, OBS_DIM)
-        self.sa = K.matrix(max_batch, OBS_DIM + ACT_DIM)
-        self.reward = K.matrix(max_batch, 1)
-        self.done = K.matrix(max_batch, 1)
-        self.next_obs = K.matrix(max_batch, OBS_DIM)
-        self.next_sa = K.matrix(max_batch, OBS_DIM + ACT_DIM)
+        self.obs, self.obs_d = K.staged(max_batch, OBS_DIM)
+        self.sa, self.sa_d = K.staged(max_batch, OBS_DIM + ACT_DIM)
+        self.reward, self.reward_d = K.staged(max_batch, 1)
+        self.done, self.done_d = K.staged(max_batch, 1)
+        self.next_obs, self.next_obs_d = K.staged(max_batch, OBS_DIM)
+        self.next_sa, self.next_sa_d = K.staged(max_batch, OBS_DIM + ACT_DIM)
 
 
 class ReplayBuffer:
@@ -60,19 +64,21 @@ class ReplayBuffer:
 
     def decode(self, k, batch, i):
         """Copy row k into row i of ``batch``."""
-        set_ = K.set
         d = self._chunks[k // _CHUNK_ROWS]
         base = (k % _CHUNK_ROWS) * _ROW
+        o = i * OBS_DIM
+        sa = i * (OBS_DIM + ACT_DIM)
+        obs, bsa, nxt, nsa = batch.obs_d, batch.sa_d, batch.next_obs_d, batch.next_sa_d
         for j in range(OBS_DIM):
             v = d[base + j]
-            set_(batch.obs, i, j, v)
-            set_(batch.sa, i, j, v)
+            obs[o + j] = v
+            bsa[sa + j] = v
             v = d[base + OBS_DIM + ACT_DIM + 1 + j]
-            set_(batch.next_obs, i, j, v)
-            set_(batch.next_sa, i, j, v)
-        set_(batch.sa, i, OBS_DIM, d[base + OBS_DIM])
-        set_(batch.reward, i, 0, d[base + OBS_DIM + ACT_DIM])
-        set_(batch.done, i, 0, d[base + _ROW - 1])
+            nxt[o + j] = v
+            nsa[sa + j] = v
+        bsa[sa + OBS_DIM] = d[base + OBS_DIM]
+        batch.reward_d[i] = d[base + OBS_DIM + ACT_DIM]
+        batch.done_d[i] = d[base + _ROW - 1]
 
     def sample(self, rng, n, batch):
         """Fill the first n rows of ``batch`` with rows drawn uniformly with replacement."""

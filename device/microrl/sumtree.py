@@ -20,7 +20,7 @@ change: the tree is a function of its leaves alone. ``find`` scans at most ``k``
 level, ``O(k log_k N)``. Neither allocates anything but float objects. Storage is the firmware's
 float, or single precision with ``MICRORL_FLOAT_BITS=32``.
 
-The host mirror (``microrl_host.sumtree``) does the same float operations in the same order, so
+The host mirror (``microrl_host.mirror.sumtree``) does the same float operations in the same order, so
 in double precision both give the same tree, bit for bit, and the same sampled indices.
 """
 

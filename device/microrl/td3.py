@@ -4,7 +4,7 @@ smoothing and delayed actor and target updates, on preallocated buffers.
 Actions are normalised to [-1, 1]; the environment scales them to torque.
 """
 
-from .adam import Adam
+from .adam import adam_for
 from .backend import K
 from .mlp import MLP
 from .pendulum import ACT_DIM, OBS_DIM
@@ -37,30 +37,32 @@ class TD3:
             from .qactor import QActor
         self.buffer = buffer_class(c.buffer_capacity)
         self.per = Prioritized(c, self.buffer, n) if c.prioritized else None
-        self.actor = MLP(actor_sizes, "tanh", rows, rng)
-        self.critic1 = MLP(critic_sizes, "linear", rows, rng)
-        self.critic2 = MLP(critic_sizes, "linear", rows, rng, share=self.critic1)
+        betas = (c.adam_beta1, c.adam_beta2, c.adam_eps)
+        state = c.adam_state
+        self.actor = MLP(actor_sizes, "tanh", rows)
+        self.actor_adam = adam_for(self.actor, c.actor_lr, betas, state)
+        self.critic1 = MLP(critic_sizes, "linear", rows)
+        self.critic1_adam = adam_for(self.critic1, c.critic_lr, betas, state)
+        self.critic2 = MLP(critic_sizes, "linear", rows, share=self.critic1)
+        self.critic2_adam = adam_for(self.critic2, c.critic_lr, betas, state, self.critic1_adam)
         self.actor_target = MLP(actor_sizes, "tanh", rows, share=self.actor, trainable=False)
         self.critic1_target = MLP(critic_sizes, "linear", rows, share=self.critic1,
                                   trainable=False)
         self.critic2_target = MLP(critic_sizes, "linear", rows, share=self.critic1,
                                   trainable=False)
+        self.batch = Batch(n)
+        self._y = K.matrix(n, 1)
+        self._dq, self._dq_d = K.staged(rows, 1)
+        self._da = K.matrix(rows, ACT_DIM)
+        self._noise = K.staged(rows, ACT_DIM)  # target smoothing noise (a scratch on ulab)
+        self._obs1, self._obs1_d = K.staged(1, OBS_DIM)
+        # Every buffer is allocated: now draw the weights (drawing leaves garbage between blocks).
+        self.actor.init_uniform(rng)
+        self.critic1.init_uniform(rng)
+        self.critic2.init_uniform(rng)
         self.actor_target.copy_from(self.actor)
         self.critic1_target.copy_from(self.critic1)
         self.critic2_target.copy_from(self.critic2)
-        betas = (c.adam_beta1, c.adam_beta2, c.adam_eps)
-        state = c.adam_state
-        self.actor_adam = Adam(self.actor.params, self.actor.grads, c.actor_lr, *betas,
-                               state=state)
-        self.critic1_adam = Adam(self.critic1.params, self.critic1.grads, c.critic_lr, *betas,
-                                 state=state)
-        self.critic2_adam = Adam(self.critic2.params, self.critic2.grads, c.critic_lr, *betas,
-                                 scratch=self.critic1_adam, state=state)
-        self.batch = Batch(n)
-        self._y = K.matrix(n, 1)
-        self._dq = K.matrix(rows, 1)
-        self._da = K.matrix(rows, ACT_DIM)
-        self._obs1 = K.matrix(1, OBS_DIM)
         self.critic_updates = 0
         self.qactor = None  # act_int8: the int8 copy of the actor that explores
         if c.act_int8:
@@ -69,10 +71,10 @@ class TD3:
 
     def policy(self, obs):
         """The deterministic action in [-1, 1] for one observation."""
-        o = self._obs1
+        o = self._obs1_d
         for j in range(OBS_DIM):
-            K.set(o, 0, j, obs[j])
-        return K.get(self.actor.forward(o, 1), 0, 0)
+            o[j] = obs[j]
+        return K.get(self.actor.forward(self._obs1, 1), 0, 0)
 
     def act(self, obs, rng, step):
         """The exploration action: uniform during warm-up, then policy plus Gaussian noise."""
@@ -110,10 +112,9 @@ class TD3:
         for s in range(0, n, self.rows):
             m = min(self.rows, n - s)
             a_next = self.actor_target.forward(K.rows(b.next_obs, s, m), m)
-            for i in range(m):
-                eps = _clip(c.policy_noise * rng.normal(), -c.noise_clip, c.noise_clip)
-                K.set(b.next_sa, s + i, OBS_DIM, _clip(K.get(a_next, i, 0) + eps, -1.0, 1.0))
             next_sa = K.rows(b.next_sa, s, m)
+            K.smooth_actions(next_sa, OBS_DIM, a_next, rng, c.policy_noise, c.noise_clip, m,
+                             self._noise)
             y_part = K.rows(y, s, m)
             K.copy_cols(y_part, 0, self.critic1_target.forward(next_sa, m), 0, 1, m)
             K.minimum(y_part, self.critic2_target.forward(next_sa, m), m)
@@ -125,7 +126,7 @@ class TD3:
                 K.mse_grad(dq, critic.forward(K.rows(b.sa, s, m), m), K.rows(y, s, m), m, n)
                 if per is not None:  # importance weights; critic 1's TD errors are the priorities
                     if critic is self.critic1:
-                        per.update_priorities(dq, m, s)
+                        per.update_priorities(self._dq_d, m, s)
                     K.scale_rows(dq, K.rows(per.weights, s, m), m)
                 critic.backward(dq, m, param_grads=True, input_grad=False, accumulate=s > 0)
             adam.step()

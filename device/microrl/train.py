@@ -55,7 +55,7 @@ class Trainer:
             self.obs = env.reset(self.rng)
             self.episode_return = 0.0
             self._episode_steps = 0
-        if self.steps >= c.learning_starts:
+        if self.steps >= c.learning_starts and (self.steps - c.learning_starts) % c.train_every == 0:
             agent.train_step(self.rng)
         self.steps += 1
         return finished

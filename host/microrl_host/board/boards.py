@@ -15,6 +15,7 @@ class Profile:
     float_bits: int  # 32 on single-precision firmware, 64 on double
     ulab: bool  # whether the board's firmware is expected to have ulab
     clock_hz: int  # CPU clock, 0 when not a microcontroller
+    frozen: bool = False  # microrl frozen into the firmware: its code is in flash, not the heap
     core: str = ""  # the chip's CPU core, e.g. "Cortex-M0+" (empty: not a microcontroller)
     qemu_core: str = ""  # bench-mcu's QEMU stand-in for it: m0, m3 or m7 (build_qemu.sh)
     cpi: tuple = None  # (low, high) cycles per instruction on the real chip, or None
@@ -67,6 +68,7 @@ def load_profile(name):
         return Profile(name=data["name"], description=data["description"],
                        heap_bytes=int(data["heap_bytes"]), float_bits=int(data["float_bits"]),
                        ulab=bool(data["ulab"]), clock_hz=int(data["clock_hz"]),
+                       frozen=bool(data.get("frozen", False)),
                        core=data.get("core", ""), qemu_core=data.get("qemu_core", ""),
                        cpi=data.get("cpi"), cpi_source=data.get("cpi_source", ""),
                        learner=dict(data.get("learner", {})))

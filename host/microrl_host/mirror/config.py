@@ -31,6 +31,7 @@ class TD3Config:
     exploration_noise: float = 0.1  # std of the Gaussian exploration noise added to the actor
     policy_delay: int = 2  # critic updates per actor and target update
     learning_starts: int = 500  # env steps with uniform random actions before training starts
+    train_every: int = 1  # env steps per TD3 update after the warm-up (2: an update every 2nd step)
     episode_steps: int = 200  # steps per episode (truncated, never terminated)
     total_steps: int = 10000  # env steps of one training run
     eval_every: int = 1000  # env steps between deterministic evaluations (0: never)
@@ -56,7 +57,7 @@ class TD3Config:
             if len(widths) == 0 or any(not _is_int(w) or w <= 0 for w in widths):
                 raise ValueError(f"{name} must be a non-empty tuple of positive ints, got {widths!r}")
         for name in ("batch_size", "buffer_capacity", "episode_steps", "total_steps",
-                     "policy_delay", "eval_episodes"):
+                     "policy_delay", "eval_episodes", "train_every"):
             value = getattr(self, name)
             if not _is_int(value) or value <= 0:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")

@@ -68,7 +68,7 @@ def train(config, dtype=np.float64, on_episode=None, on_eval=None):
             obs = env.reset(rng)
             ep_return = 0.0
             ep_step = 0
-        if step >= config.learning_starts:
+        if step >= config.learning_starts and (step - config.learning_starts) % config.train_every == 0:
             agent.train_step(rng)
         if config.eval_every and (step + 1) % config.eval_every == 0:
             mean_return = evaluate(agent, config.eval_episodes, config.seed, config.episode_steps)

@@ -12,9 +12,12 @@ pessimistic for a 32-bit board and very pessimistic for firmware with microrl fr
 
 REPLAY_BYTES_PER_TRANSITION = 36  # 9 float32 fields: obs, action, reward, next obs, done
 COMPRESSED_BYTES_PER_TRANSITION = 10  # 5 int16 codes: obs, action, reward with flags
-BASE_BYTES = 54 * 1024  # .mpy code and interpreter objects, measured on the unix port
+BASE_BYTES = 60 * 1024  # .mpy code and interpreter objects, measured on the unix port
 # The code of each optional module, imported only when configured (.mpy on the unix port).
-OPTION_CODE_BYTES = {"compressed": 3600, "prioritized": 7900, "act_int8": 4200}
+OPTION_CODE_BYTES = {"compressed": 6700, "prioritized": 7900, "act_int8": 4200}
+# The pure-Python products' scratch (kernels_py.scratch_row), per network group (actor, critics):
+# a boxed float and two list slots per entry, measured on the unix port.
+SCRATCH_BYTES_PER_ENTRY = 48
 HEADROOM = 1.10  # construction needs room for transient copies on a fragmented heap
 OBS_DIM = 3
 ACT_DIM = 1
@@ -76,13 +79,27 @@ def estimate_heap_bytes(config, float_bits):
         actor = (OBS_DIM,) + tuple(config.actor_hidden) + (ACT_DIM,)
         critic = (OBS_DIM + ACT_DIM,) + tuple(config.critic_hidden) + (1,)
         extra += 4 * (parameter_count(actor) + 2 * parameter_count(critic))
+    rows = getattr(config, "micro_batch", 0) or config.batch_size
+    widths = tuple(config.actor_hidden) + tuple(config.critic_hidden) + (OBS_DIM + ACT_DIM, rows)
+    extra += 2 * max(widths) * SCRATCH_BYTES_PER_ENTRY
     return (learner_floats(config) * float_bits // 8 + replay_bytes(config, float_bits)
             + extra + BASE_BYTES)
 
 
-def check_fits(config, float_bits, heap_bytes, board):
-    """Raise ValueError naming the heap needed and the heap the board has when it cannot fit."""
-    need = int(estimate_heap_bytes(config, float_bits) * HEADROOM)
+def code_bytes(config):
+    """The part of the estimate that is code (the package and the optional modules configured)."""
+    extra = sum(OPTION_CODE_BYTES[name] for name, used in (
+        ("compressed", getattr(config, "replay", "float") == "compressed"),
+        ("prioritized", getattr(config, "prioritized", False)),
+        ("act_int8", getattr(config, "act_int8", False))) if used)
+    return BASE_BYTES + extra
+
+
+def check_fits(config, float_bits, heap_bytes, board, frozen=False):
+    """Raise ValueError naming the heap needed and the heap the board has when it cannot fit.
+    ``frozen``: the board's firmware holds microrl's code in flash, so the code is not counted."""
+    need = estimate_heap_bytes(config, float_bits) - (code_bytes(config) if frozen else 0)
+    need = int(need * HEADROOM)
     if need > heap_bytes:
         raise ValueError(
             "config does not fit board %s: it needs about %d bytes of heap (%.0f KB), the profile "

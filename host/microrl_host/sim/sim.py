@@ -129,6 +129,36 @@ def has_ulab(micropython):
     return proc.returncode == 0
 
 
+# What the driver and TD3 import: on this port their bytecode lives in the heap, on a board with
+# microrl frozen into its firmware it stays in flash.
+_CODE_SCRIPT = """
+import gc, sys
+sys.path.insert(0, %r)
+gc.collect()
+before = gc.mem_alloc()
+from microrl import backend, config, pendulum, train
+for name in %r:
+    __import__(name)
+gc.collect()
+print(gc.mem_alloc() - before)
+"""
+
+
+def code_heap_bytes(micropython, package_dir, config, env):
+    """Heap bytes the package's code takes in ``micropython`` for ``config`` (its optional modules
+    included), measured with gc.mem_alloc() in an ample heap."""
+    optional = [name for name, used in (("microrl.compressed", config.replay == "compressed"),
+                                        ("microrl.prioritized", config.prioritized),
+                                        ("microrl.qactor", config.act_int8)) if used]
+    script = _CODE_SCRIPT % (str(package_dir), optional)
+    proc = subprocess.run([micropython, "-X", "heapsize=8M", "-c", script], capture_output=True,
+                          text=True, timeout=120, env=env)
+    if proc.returncode != 0:
+        raise SimError("could not measure the package's code in %s: %s"
+                       % (micropython, (proc.stdout + proc.stderr).strip()[-400:]))
+    return int(proc.stdout.split()[-1])
+
+
 def run_micropython(config, profile, progress, micropython, steps, out_dir):
     ulab = has_ulab(micropython)
     env = dict(os.environ)
@@ -145,10 +175,13 @@ def run_micropython(config, profile, progress, micropython, steps, out_dir):
     # compiling .py on the target would take heap the learner needs.
     package_dir = out_dir / "device_mpy"
     mpy.compile_package(package_dir)
-    cmd = [micropython, "-X", "heapsize=%d" % profile.heap_bytes, str(DRIVER), str(package_dir),
-           str(spec_path)]
+    # A profile whose firmware has microrl frozen in keeps the code out of the heap: this port
+    # gets the board's heap plus what the code takes here, so that the learner has the board's.
+    code = code_heap_bytes(micropython, package_dir, config, env) if profile.frozen else 0
+    cmd = [micropython, "-X", "heapsize=%d" % (profile.heap_bytes + code), str(DRIVER),
+           str(package_dir), str(spec_path)]
     out = {"episode_returns": [], "eval_returns": [], "heap_peak_bytes": None, "angles": [],
-           "torques": [], "actor": []}
+           "torques": [], "actor": [], "heap_code_bytes": code}
     done = False
     other_lines = []  # MicroPython prints an uncaught exception's traceback on stdout
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -199,7 +232,8 @@ def simulate(board="unix", engine="numpy", micropython=None, steps=None, seed=No
     """Run one simulation and write its files; returns the run.json object."""
     profile = load_profile(board)
     config = build_config(profile, steps, seed, overrides)
-    footprint.check_fits(config, profile.float_bits, profile.heap_bytes, profile.name)
+    footprint.check_fits(config, profile.float_bits, profile.heap_bytes, profile.name,
+                         profile.frozen)
     if engine not in ("numpy", "micropython"):
         raise SimError("engine must be numpy or micropython, got %r" % engine)
     interpreter = find_micropython(micropython) if engine == "micropython" else None
@@ -229,6 +263,7 @@ def simulate(board="unix", engine="numpy", micropython=None, steps=None, seed=No
         "heap_peak_bytes": res["heap_peak_bytes"],
         "heap_estimate_bytes": footprint.estimate_heap_bytes(config, profile.float_bits),
         "heap_profile_bytes": profile.heap_bytes,
+        "heap_code_bytes": res.get("heap_code_bytes", 0),  # frozen profiles: code held in flash
         "wall_s": wall_s,
         "swingup": {"angles_rad": res["angles"], "torques_nm": res["torques"], "dt_s": DT_S},
         "files": {"run": str(out_dir / "run.json"), "curve": str(out_dir / "curve.png"),
@@ -275,8 +310,14 @@ def run(args):
           % (result["board"], result["engine"], result["config"]["total_steps"],
              result["wall_s"], result["steps_per_s"]))
     if result["heap_peak_bytes"] is not None:
-        print("heap: %d bytes live at peak, profile has %d"
-              % (result["heap_peak_bytes"], result["heap_profile_bytes"]))
+        code = result.get("heap_code_bytes", 0)
+        if code:
+            print("heap: %d bytes live at peak besides %d bytes of code that the board holds in "
+                  "flash (microrl frozen in), profile has %d"
+                  % (result["heap_peak_bytes"] - code, code, result["heap_profile_bytes"]))
+        else:
+            print("heap: %d bytes live at peak, profile has %d"
+                  % (result["heap_peak_bytes"], result["heap_profile_bytes"]))
     print("evaluation return (mean of %d deterministic episodes): %.1f"
           % (result["config"]["eval_episodes"], result["final_eval_return"]))
     for name, path in result["files"].items():
