@@ -105,13 +105,13 @@ def board_settings(profile, mode="serve", steps=None, seed=None, config=None, we
     return settings
 
 
-def stage(out_dir, settings, march=None, compiled=False):
+def stage(out_dir, settings, march=None, compiled=False, native=False):
     """Write the files to copy into ``out_dir``; returns [(local path, board path)]."""
     out = Path(out_dir)
     package = out / "microrl"
     package.mkdir(parents=True, exist_ok=True)
     if compiled:
-        modules = mpy.compile_package(out, march)
+        modules = mpy.compile_package(out, march, native)
     else:
         modules = []
         for source in sorted((DEVICE_DIR / "microrl").glob("*.py")):
@@ -125,18 +125,25 @@ def stage(out_dir, settings, march=None, compiled=False):
 
 
 def deploy(port, profile, compiled=False, mode="serve", steps=None, seed=None, config=None,
-           start=True, hello_timeout_s=30.0, log=print):
-    """Copy, start and check; returns the board's hello reply (None when not serving)."""
+           start=True, hello_timeout_s=30.0, log=print, native=False):
+    """Copy, start and check; returns the board's hello reply (None when not serving).
+    ``native`` (with ``compiled``): the pure-Python kernels as machine code for the board."""
+    if native and not compiled:
+        raise DeployError("--native needs --mpy: machine code travels in .mpy files")
     implementation, mpy_value = probe(port)
     log("board on %s: %s, .mpy %s" % (port, implementation, mpy_value))
     march = mpy_target(implementation, mpy_value) if compiled else None
+    if native and march is None:
+        raise DeployError("the firmware reports no native code architecture (its .mpy value "
+                          "has none): deploy without --native")
     settings = board_settings(profile, mode, steps, seed, config)
     with tempfile.TemporaryDirectory(prefix="microrl-deploy-") as tmp:
-        files = stage(tmp, settings, march, compiled)
+        files = stage(tmp, settings, march, compiled, native)
         size = sum(p.stat().st_size for p, _ in files)
         log("copying %d files (%d bytes%s) for board profile %s"
             % (len(files), size, ", mpy-cross -march=%s" % march if march else
-               (", mpy-cross bytecode" if compiled else ""), profile.name))
+               (", mpy-cross bytecode" if compiled else ""), profile.name)
+            + (" (kernels as native code)" if native else ""))
         args = ["exec", _CLEAN]
         for local, remote in files:
             args += ["+", "fs", "cp", str(local), remote]
@@ -181,6 +188,9 @@ def add_arguments(parser):
     parser.add_argument("--board", default=None, help="board profile in boards/ (default: defaults)")
     parser.add_argument("--mpy", action="store_true",
                         help="send bytecode compiled by mpy-cross for the board's .mpy version")
+    parser.add_argument("--native", action="store_true",
+                        help="with --mpy: the pure-Python kernels as machine code for the board's "
+                             "architecture (firmware with the native emitter, no ulab)")
     parser.add_argument("--mode", choices=("serve", "train"), default="serve",
                         help="what the board does at boot (default serve)")
     parser.add_argument("--steps", type=int, default=None, help="training steps (train mode)")
@@ -198,7 +208,7 @@ def run(args):
         config = json.loads(args.config) if args.config else None
         hello = deploy(port, profile_or_defaults(args.board), compiled=args.mpy, mode=args.mode,
                        steps=args.steps, seed=args.seed, config=config, start=not args.no_start,
-                       log=log)
+                       log=log, native=args.native)
     except (DeployError, LinkError, ValueError) as e:
         print("deploy failed: %s" % e, file=sys.stderr)
         return 1
