@@ -2,7 +2,9 @@
 
 For each profile in boards/, trains the mirror in the board's float precision for up to 20 000 steps
 on several seeds, evaluating every 1000 steps, and reports the final evaluation return and the
-first step at which the evaluation reached -200. Writes boards.json and boards.md.
+first step at which the evaluation reached -200, with the estimated time on the real board per
+update and to first reach -200 (median over the seeds that did, the range from the chip's cycles
+per instruction; sim/board_time.py). Writes boards.json and boards.md.
 """
 
 import json
@@ -15,6 +17,7 @@ import numpy as np
 from microrl_host.board.boards import load_profile, profile_names
 from microrl_host.mirror.config import TD3Config
 from microrl_host.mirror.train import SOLVED_RETURN, train
+from microrl_host.sim import board_time
 
 
 def bench_profile(name, seeds, steps):
@@ -31,22 +34,41 @@ def bench_profile(name, seeds, steps):
         print("%-14s seed %d: final %8.1f, first >= -200 at %s, %.1f s"
               % (name, seed, runs[-1]["final_eval_return"], runs[-1]["first_step_at_minus_200"],
                  runs[-1]["wall_s"]), file=sys.stderr)
+    config = TD3Config.from_dict(dict(profile.learner, total_steps=steps, eval_every=1000))
+    estimate = board_time.estimate(profile, config,
+                                   [run["first_step_at_minus_200"] for run in runs])
     return {"board": name, "learner": profile.learner, "float_bits": profile.float_bits,
-            "runs": runs}
+            "runs": runs, "board_time": estimate}
 
 
 def markdown(results):
     lines = ["| board | networks | batch | buffer | seeds reaching -200 | first step at -200 "
-             "(per seed) | final eval return (per seed) |",
-             "|---|---|---|---|---|---|---|"]
+             "(per seed) | final eval return (per seed) | update on the board (est.) | "
+             "to first reach -200 on the board (est., median) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    notes = []
     for r in results:
         firsts = [run["first_step_at_minus_200"] for run in r["runs"]]
-        lines.append("| %s | %s | %d | %d | %d of %d | %s | %s |" % (
+        estimate = r.get("board_time") or []
+        lines.append("| %s | %s | %d | %d | %d of %d | %s | %s | %s | %s |" % (
             r["board"], "x".join(map(str, r["learner"]["actor_hidden"])),
             r["learner"]["batch_size"], r["learner"]["buffer_capacity"],
             sum(f is not None for f in firsts), len(firsts),
             ", ".join("-" if f is None else str(f) for f in firsts),
-            ", ".join("%.0f" % run["final_eval_return"] for run in r["runs"])))
+            ", ".join("%.0f" % run["final_eval_return"] for run in r["runs"]),
+            board_time.update_cell(estimate), board_time.solve_cell(estimate)))
+        profile = load_profile(r["board"])
+        for e in estimate:
+            if "error" in e:
+                notes.append("%s, %s: no estimate: %s" % (r["board"], e["backend"], e["error"]))
+            elif e["solve"] is not None:
+                notes.append("%s, %s: %s" % (r["board"], e["backend"],
+                                             board_time.basis(e["solve"], profile)))
+    if notes:
+        lines += ["", "Estimated on-board time: instructions of the cost model (sim/cost.py, "
+                  "fitted to bench-mcu on the profile's QEMU core) x the chip's cycles per "
+                  "instruction (the profile's cpi range) / its clock. Basis:", ""]
+        lines += ["- %s" % note for note in notes]
     return "\n".join(lines) + "\n"
 
 

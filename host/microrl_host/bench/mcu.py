@@ -1,7 +1,7 @@
 """`microrl bench-mcu`: instructions and heap of every board profile's learner on the QEMU core that
 stands for its chip, with MicroPython's QEMU firmware (``firmware/build_qemu.sh`` builds it).
 
-For each profile in boards/ but unix and each backend (pure Python, ulab), one QEMU board at a time:
+For each profile in boards/ but unix and each backend (pure Python, ulab), in its own QEMU board:
 the firmware ``DIR/<core>-<backend>-<heap_bytes>.elf`` (the profile's heap) serves with the
 profile's learner; ``hello`` names the firmware, ``reset`` builds the learner (its reply holds the
 heap free after construction), then the device benchmarks run (device/microrl/bench.py):
@@ -18,13 +18,21 @@ FPU (the RP2350's Cortex-M33, the STM32F405's Cortex-M4F, the ESP32s' Xtensa LX6
 nearest QEMU core is the M7 built with hardware single-precision float.
 
 Writes OUT/mcu.json (every device reply and the summary) and OUT/mcu.md after each board.
+
+``--configs FILE`` measures the learners of FILE instead (a JSON list of {name, core, heap_bytes,
+learner}) into OUT/mcu_configs.json. ``--calibrate`` measures the profiles and then the cost
+model's calibration points into OUT/mcu_calibration.json and refits the model (sim/calibrate.py).
+``--jobs N`` runs N QEMU boards at once: the instruction counts do not depend on it.
 """
 
 import json
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 from microrl_host.bench.report import write_atomic
 from microrl_host.board import deploy
@@ -33,6 +41,7 @@ from microrl_host.board.link import BoardLink
 from microrl_host.board.qemu import (CORES as MACHINES_OF_CORES, QemuBoard, QemuBoardError,
                                      ticks_to_instructions)
 from microrl_host.board.transport import BoardError, LinkError, SerialTransport
+from microrl_host.mirror.config import TD3Config
 
 BACKENDS = ("pure", "ulab")
 NAMES = ("actor_forward", "env_step", "critic_update", "full_update", "trainer_step")
@@ -46,6 +55,50 @@ class BenchSetupError(Exception):
 
 def firmware_name(core, backend, heap_bytes):
     return "%s-%s-%d.elf" % (core, backend, heap_bytes)
+
+
+class Job(NamedTuple):
+    """One learner on one firmware: what a QEMU board measures."""
+    name: str  # the profile's name, or a calibration point's
+    learner: dict  # TD3Config fields that differ from the defaults
+    heap_bytes: int
+    core: str  # m0, m3 or m7
+    backend: str  # pure or ulab
+    firmware: str  # file name in the firmware directory
+
+
+def profile_jobs(entries):
+    return [Job(p.name, dict(p.learner), p.heap_bytes, core, backend, name)
+            for p, core, backend, name in entries]
+
+
+def config_jobs(points, backends=BACKENDS):
+    """Jobs for ``points``, a list of {"name", "core", "heap_bytes", "learner"} (a --configs file
+    or the cost model's calibration points), each on every one of ``backends``."""
+    if not isinstance(points, list) or not points:
+        raise BenchSetupError("a configs file holds a non-empty JSON list of "
+                              "{\"name\", \"core\", \"heap_bytes\", \"learner\"}")
+    jobs = []
+    for i, point in enumerate(points):
+        if not isinstance(point, dict) or set(point) - {"name", "core", "heap_bytes", "learner"}:
+            raise BenchSetupError("config %d: expected an object with name, core, heap_bytes, "
+                                  "learner, got %r" % (i, point))
+        core, heap, learner = point.get("core"), point.get("heap_bytes"), point.get("learner")
+        name = point.get("name") or "config-%d" % i
+        if core not in MACHINES_OF_CORES:
+            raise BenchSetupError("config %s: core must be one of %s, got %r"
+                                  % (name, ", ".join(MACHINES_OF_CORES), core))
+        if not isinstance(heap, int) or isinstance(heap, bool) or heap <= 0:
+            raise BenchSetupError("config %s: heap_bytes must be a positive integer, got %r"
+                                  % (name, heap))
+        try:
+            TD3Config.from_dict(learner)
+        except (ValueError, TypeError, AttributeError) as e:
+            raise BenchSetupError("config %s: bad learner: %s" % (name, e)) from None
+        for backend in backends:
+            jobs.append(Job(name, dict(learner), heap, core, backend,
+                            firmware_name(core, backend, heap)))
+    return jobs
 
 
 def plan(boards=None, backends=BACKENDS):
@@ -70,7 +123,7 @@ def plan(boards=None, backends=BACKENDS):
     return entries
 
 
-def check_firmware_dir(firmware_dir, entries):
+def check_firmware_dir(firmware_dir, jobs):
     """BenchSetupError naming the missing directory or files, and the command that builds them."""
     firmware_dir = Path(firmware_dir)
     build = "%s MICROPYTHON_DIR %s ULAB_DIR" % (_BUILD, firmware_dir)
@@ -78,19 +131,19 @@ def check_firmware_dir(firmware_dir, entries):
         raise BenchSetupError("firmware directory %s does not exist: build the firmware with %s "
                               "(your micropython and micropython-ulab checkouts)"
                               % (firmware_dir, build))
-    missing = [(profile, core, backend, name) for profile, core, backend, name in entries
-               if not (firmware_dir / name).is_file()]
+    missing = [job for job in jobs if not (firmware_dir / job.firmware).is_file()]
     if missing:
         heaps = {}
-        for profile, core, _, _ in missing:
-            heaps.setdefault(core, set()).add(profile.heap_bytes)
+        for job in missing:
+            heaps.setdefault(job.core, set()).add(job.heap_bytes)
         spec = " ".join("%s=%s" % (core, ",".join(str(h) for h in sorted(heaps[core])))
                         for core in sorted(heaps))
+        named = {}
+        for job in missing:  # a file once, with the first job that needs it
+            named.setdefault(job.firmware, "%s (%s, %s)" % (job.firmware, job.name, job.backend))
         raise BenchSetupError("%s lacks %s; build them with HEAPS=\"%s\" %s (your micropython and "
                               "micropython-ulab checkouts)" % (
-                                  firmware_dir, ", ".join("%s (%s, %s)" % (name, p.name, backend)
-                                                          for p, _, backend, name in missing),
-                                  spec, build))
+                                  firmware_dir, ", ".join(named.values()), spec, build))
 
 
 # On the board
@@ -263,7 +316,16 @@ def markdown(doc):
                                                  bench["error"]))
     if notes:
         lines += [""] + ["- %s" % note for note in notes]
+    learners = {}
+    for run in doc["runs"]:  # what each row measured: the cost model's check reads these
+        learners.setdefault(run["board"], (run["heap_bytes"], run["learner"]))
+    lines += ["", "Learners (the TD3Config fields that differ from the defaults) and heaps:", ""]
+    lines += [LEARNER_LINE % (board, heap, json.dumps(learner, sort_keys=True))
+              for board, (heap, learner) in learners.items()]
     return "\n".join(lines) + "\n"
+
+
+LEARNER_LINE = "- %s: heap %d bytes, learner %s"
 
 
 def write(out_dir, doc):
@@ -275,21 +337,22 @@ def write(out_dir, doc):
 
 # One board, then all
 
-def bench_one(profile, core, backend, firmware, repeat, qemu_binary=None,
+def bench_one(name, learner, heap_bytes, core, backend, firmware, repeat, qemu_binary=None,
               timeout_s=DEFAULT_TIMEOUT_S, log=None):
-    """One profile on one firmware in its own QEMU: the run's record (a LinkError is recorded)."""
+    """One learner config (a profile's, or a calibration point's, called ``name``) on one firmware
+    in its own QEMU: the run's record (a LinkError is recorded)."""
     machine = MACHINES_OF_CORES[core]
     board = QemuBoard(machine, firmware, qemu_binary)
-    run = {"board": profile.name, "core": core, "machine": machine, "backend": backend,
-           "firmware": Path(firmware).name, "heap_bytes": profile.heap_bytes,
-           "instructions_per_tick": board.instructions_per_tick, "learner": profile.learner,
+    run = {"board": name, "core": core, "machine": machine, "backend": backend,
+           "firmware": Path(firmware).name, "heap_bytes": heap_bytes,
+           "instructions_per_tick": board.instructions_per_tick, "learner": dict(learner),
            "replies": {}, "error": None}
     started = time.monotonic()
     try:
         board.start()
-        board.serve({"board": profile.name, "config": dict(profile.learner)})
+        board.serve({"board": name, "config": dict(learner)})
         with BoardLink(SerialTransport(board.port), timeout_s=timeout_s) as link:
-            collect(link, dict(profile.learner), repeat, backend, log, run["replies"])
+            collect(link, dict(learner), repeat, backend, log, run["replies"])
     except (LinkError, deploy.DeployError, QemuBoardError, ValueError) as e:
         run["error"] = "%s: %s" % (type(e).__name__, str(e).strip())
     finally:
@@ -322,6 +385,15 @@ def add_arguments(parser):
                         help="firmware backends (default: pure ulab)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs per benchmark, the median reported (default 3)")
+    parser.add_argument("--configs", default=None, metavar="FILE",
+                        help="instead of the profiles, measure the learners of FILE, a JSON list "
+                             "of {name, core, heap_bytes, learner}; writes OUT/mcu_configs.json")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="measure every profile (mcu.json, mcu.md) and the cost model's "
+                             "calibration points (mcu_calibration.json), then refit the model "
+                             "(microrl_host/sim/cost_fit.json)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="QEMU boards at once (the counts do not depend on it; default 1)")
     parser.add_argument("--qemu-binary", default=None,
                         help="QEMU to run (default $QEMU, else qemu-system-arm on PATH)")
     parser.add_argument("--timeout-s", type=float, default=DEFAULT_TIMEOUT_S,
@@ -333,30 +405,97 @@ def _log(text):
     print(text, file=sys.stderr, flush=True)
 
 
+def _jobs(args):
+    """{output file stem: jobs} for the arguments."""
+    if args.configs and args.calibrate:
+        raise BenchSetupError("--configs and --calibrate measure different learners: give one")
+    if args.configs:
+        try:
+            points = json.loads(Path(args.configs).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise BenchSetupError("cannot read --configs %s: %s" % (args.configs, e)) from None
+        return {"mcu_configs": config_jobs(points, args.backends)}
+    plans = {"mcu": profile_jobs(plan(args.boards, args.backends))}
+    if args.calibrate:
+        from microrl_host.sim import calibrate
+        if args.boards or set(args.backends) != set(BACKENDS):
+            raise BenchSetupError("--calibrate measures every profile on both backends: "
+                                  "drop --boards and --backends")
+        plans["mcu_calibration"] = config_jobs(calibrate.calibration_points(), BACKENDS)
+    return plans
+
+
+def measure_all(jobs, args, on_result):
+    """Every job, ``args.jobs`` QEMU boards at a time; ``on_result(index, run)`` as each ends."""
+    def one(indexed):
+        i, job = indexed
+        _log("[%d/%d] %s on %s, %s (%s)" % (i + 1, len(jobs), job.name, job.core, job.backend,
+                                             job.firmware))
+        result = bench_one(job.name, job.learner, job.heap_bytes, job.core, job.backend,
+                           Path(args.firmware_dir) / job.firmware, args.repeat, args.qemu_binary,
+                           args.timeout_s, lambda text: _log("  %s, %s: %s"
+                                                             % (job.name, job.backend, text)))
+        if result["error"]:
+            _log("  %s, %s failed: %s" % (job.name, job.backend, result["error"]))
+        recorded(i, result)
+        return result
+
+    lock = threading.Lock()  # results are written one at a time
+
+    def recorded(i, result):
+        with lock:
+            on_result(i, result)
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        return list(pool.map(one, enumerate(jobs)))
+
+
 def run(args):
     try:
         if args.repeat < 1:
             raise BenchSetupError("--repeat must be at least 1, got %d" % args.repeat)
-        entries = plan(args.boards, args.backends)
-        check_firmware_dir(args.firmware_dir, entries)
-        for _, core, _, name in entries:  # bad firmware or QEMU: before anything runs
-            QemuBoard(MACHINES_OF_CORES[core], Path(args.firmware_dir) / name,
+        if args.jobs < 1:
+            raise BenchSetupError("--jobs must be at least 1, got %d" % args.jobs)
+        plans = _jobs(args)
+        every = [job for jobs in plans.values() for job in jobs]
+        check_firmware_dir(args.firmware_dir, every)
+        for firmware in sorted({(job.core, job.firmware) for job in every}):
+            # bad firmware or QEMU: before anything runs
+            QemuBoard(MACHINES_OF_CORES[firmware[0]], Path(args.firmware_dir) / firmware[1],
                       args.qemu_binary).check()
     except (BenchSetupError, QemuBoardError) as e:
         _log("bench-mcu: %s" % e)
         return 2
-    doc = {"repeat": args.repeat, "device": _device_revision(),
-           "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "runs": []}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     failed = 0
-    for i, (profile, core, backend, name) in enumerate(entries):
-        _log("[%d/%d] %s on %s, %s (%s)" % (i + 1, len(entries), profile.name, core, backend, name))
-        result = bench_one(profile, core, backend, Path(args.firmware_dir) / name, args.repeat,
-                           args.qemu_binary, args.timeout_s, _log)
-        if result["error"]:
-            failed += 1
-            _log("  failed: %s" % result["error"])
-        doc["runs"].append(result)
-        write(args.out, doc)
-    print(markdown(doc))
-    _log("wrote %s/mcu.json and mcu.md" % args.out)
+    docs = {}
+    for stem, jobs in plans.items():
+        doc = {"repeat": args.repeat, "device": _device_revision(),
+               "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "runs": []}
+        done = [None] * len(jobs)
+
+        def on_result(i, result, doc=doc, done=done, stem=stem):
+            done[i] = result
+            doc["runs"] = [r for r in done if r is not None]
+            if stem == "mcu":
+                write(out, doc)
+            elif stem == "mcu_calibration":  # committed: summaries only, a run per line
+                from microrl_host.sim import calibrate
+                write_atomic(out / (stem + ".json"), calibrate.dumps(doc))
+            else:
+                write_atomic(out / (stem + ".json"), json.dumps(doc, indent=1) + "\n")
+
+        results = measure_all(jobs, args, on_result)
+        failed += sum(1 for r in results if r["error"])
+        docs[stem] = doc
+        print(markdown(doc))
+        _log("wrote %s" % (out / (stem + ".json")) + (" and mcu.md" if stem == "mcu" else ""))
+    if args.calibrate:
+        from microrl_host.sim import calibrate
+        model = calibrate.fit(docs["mcu_calibration"])
+        calibrate.save_model(model)
+        _log("wrote %s" % calibrate.MODEL_PATH)
+        print(calibrate.summary(model))
+        print(calibrate.agreement_markdown(model, docs["mcu"]["runs"]))
     return 1 if failed else 0

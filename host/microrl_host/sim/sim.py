@@ -21,7 +21,7 @@ from microrl_host.board.boards import load_profile
 from microrl_host.board.vboard import VirtualBoardError, default_micropython
 from microrl_host.mirror.config import TD3Config
 from microrl_host.mirror.pendulum import DT_S, MAX_TORQUE_NM, Pendulum
-from microrl_host.sim import export, footprint, plots
+from microrl_host.sim import board_time, export, footprint, plots
 
 DEVICE_DIR = Path(__file__).resolve().parents[3] / "device"
 DRIVER = Path(__file__).resolve().parent / "driver.py"
@@ -265,6 +265,9 @@ def simulate(board="unix", engine="numpy", micropython=None, steps=None, seed=No
         "heap_profile_bytes": profile.heap_bytes,
         "heap_code_bytes": res.get("heap_code_bytes", 0),  # frozen profiles: code held in flash
         "wall_s": wall_s,
+        # the estimated time on the real board, per update and to first reach -200
+        "board_time": board_time.estimate(profile, config,
+                                          [board_time.first_step_at(res["eval_returns"])]),
         "swingup": {"angles_rad": res["angles"], "torques_nm": res["torques"], "dt_s": DT_S},
         "files": {"run": str(out_dir / "run.json"), "curve": str(out_dir / "curve.png"),
                   "swingup": str(out_dir / "swingup.png"), "actor": str(out_dir / "actor.json")},
@@ -320,6 +323,8 @@ def run(args):
                   % (result["heap_peak_bytes"], result["heap_profile_bytes"]))
     print("evaluation return (mean of %d deterministic episodes): %.1f"
           % (result["config"]["eval_episodes"], result["final_eval_return"]))
+    for line in board_time.lines(load_profile(result["board"]), result["board_time"]):
+        print(line)
     for name, path in result["files"].items():
         print("wrote %s" % path)
     return 0
