@@ -37,3 +37,28 @@ def test_float32_params_stay_float32_and_mismatch_is_rejected():
     np.testing.assert_allclose(params, 0.9, rtol=1e-6)  # first step moves by lr * sign(g)
     with pytest.raises(ValueError, match="grads_flat"):
         Adam(params, np.ones(4, np.float32), 0.1)
+
+
+def test_subnormal_first_moments_are_flushed_without_changing_the_parameters(monkeypatch):
+    """Zero gradients after a few steps: m decays into the subnormal range, where 0.9 x keeps it;
+    the flush sets it to zero and the parameters equal those of Adam without the flush."""
+    from microrl_host.mirror import adam as adam_module
+
+    flush_every = adam_module.FLUSH_EVERY
+
+    def run(flush_every):
+        monkeypatch.setattr(adam_module, "FLUSH_EVERY", flush_every)
+        params = np.linspace(-1.0, 1.0, 64, dtype=np.float32)
+        grads = np.zeros_like(params)
+        adam = Adam(params, grads, 1e-3)
+        for step in range(1200):
+            grads[:] = 1e-3 if step < 5 else 0.0
+            adam.step()
+        return params, adam.m
+
+    tiny = np.finfo(np.float32).tiny
+    kept_params, kept_m = run(10**9)
+    assert np.count_nonzero((kept_m != 0) & (np.abs(kept_m) < tiny)) == 64  # all stuck subnormal
+    params, m = run(flush_every)
+    assert not m.any()
+    np.testing.assert_array_equal(params, kept_params)

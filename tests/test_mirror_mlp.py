@@ -161,3 +161,15 @@ def test_bad_output_activation_is_named(bad):
 def test_bad_sizes_are_named(sizes):
     with pytest.raises(ValueError, match="sizes"):
         MLP(sizes, "linear", 1)
+
+
+def test_backward_without_input_grads_gives_the_same_param_grads():
+    net = MLP((3, 64, 64, 1), "tanh", 20, Rng(6))
+    x = _batch(20, 3, 7)
+    dy = _batch(20, 1, 8)
+    net.forward(x, 20)
+    net.backward(dy, 20)
+    full = net.grads.copy()
+    net.grads[:] = 0.0
+    assert net.backward(dy, 20, input_grads=False) is None
+    np.testing.assert_array_equal(net.grads, full)

@@ -163,7 +163,7 @@ class TD3:
         obs_action[:, OBS_DIM:] = self.actor.forward(obs, batch)
         self.critic1.forward(obs_action, batch)
         dq_dinput = self.critic1.backward(self._dq_actor, batch, param_grads=False)
-        self.actor.backward(dq_dinput[:, OBS_DIM:], batch)
+        self.actor.backward(dq_dinput[:, OBS_DIM:], batch, input_grads=False)
         self.actor_optimizer.step()
 
     def update_targets(self):

@@ -4,13 +4,14 @@ Two MLPs of identical shape whose flat parameter vectors sit at a constant dista
 buffer (as TD3 lays out critic 1 and critic 2) are seen as one stack: each layer's W becomes a
 (2, in, out) strided view and one `np.matmul` computes both networks. The numbers are those of the
 two MLPs run one after the other; only the count of numpy calls halves, which is what costs on
-batches of 100 rows.
+batches of 100 rows. Passes run from plans of views taken once per row count, and large layers
+multiply by a copy of W^T, as in mlp.py.
 """
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from microrl_host.mirror.mlp import times_transpose
+from microrl_host.mirror.mlp import TRANSPOSE_COPY_MIN, times_transpose
 
 
 def _stacked(first_view, second_view):
@@ -47,44 +48,70 @@ class TwinMLP:
         self._masks = [np.ones((2, batch, s + 1), dtype) for s in self.sizes[1:-1]]
         self._input_grads = [np.zeros((2, batch, s + 1), dtype) for s in self.sizes[1:-1]]
         self._tanh_grad = np.zeros((2, batch, self.sizes[-1]), dtype)
+        self._transposed = [np.zeros(layer.transpose(0, 2, 1).shape, dtype)
+                            if layer[0].size > TRANSPOSE_COPY_MIN and layer.shape[2] > 1 else None
+                            for layer in self.layers]
         self._zero = dtype.type(0)
+        self._forward_plans = {}
+        self._backward_plans = {}
+
+    def _forward_plan(self, n):
+        plan = self._forward_plans.get(n)
+        if plan is None:
+            steps = []
+            x_aug = self._input[:n]
+            for k, layer in enumerate(self.layers):
+                h_aug = self._outputs[k][:, :n]
+                mask = self._masks[k][:, :n] if k < len(self.layers) - 1 else None
+                steps.append((x_aug, layer, h_aug, h_aug[:, :, :-1], mask))
+                x_aug = h_aug
+            plan = self._forward_plans[n] = (self._input[:n, :-1], steps, steps[-1][3])
+        return plan
 
     def forward(self, x, n):
         """Both networks on the same input `x` (n, in): outputs (2, n, out), an internal view."""
-        x_aug = self._input[:n]
-        x_aug[:, :-1] = x
-        last = len(self.layers) - 1
-        for k, layer in enumerate(self.layers):
-            h_aug = self._outputs[k][:, :n]
-            h = h_aug[:, :, :-1]
+        x_in, steps, out = self._forward_plan(n)
+        np.copyto(x_in, x)
+        zero = self._zero
+        for x_aug, layer, h_aug, h, mask in steps:
             np.matmul(x_aug, layer, out=h)
-            if k < last:
-                mask = self._masks[k][:, :n]
-                np.greater(h_aug, self._zero, out=mask)
+            if mask is not None:
+                np.greater(h_aug, zero, out=mask)
                 np.multiply(h_aug, mask, out=h_aug)
-            elif self.output_activation == "tanh":
-                np.tanh(h, out=h)
-            x_aug = h_aug
-        return h
+        if self.output_activation == "tanh":
+            np.tanh(out, out=out)
+        return out
+
+    def _backward_plan(self, n):
+        plan = self._backward_plans.get(n)
+        if plan is None:
+            steps = []
+            for k in range(len(self.layers) - 1, -1, -1):
+                if k > 0:
+                    x_aug_t = self._outputs[k - 1][:, :n].transpose(0, 2, 1)
+                    dx_aug = self._input_grads[k - 1][:, :n]
+                    back = (self.layers[k], self._transposed[k], dx_aug, dx_aug[:, :, :-1],
+                            self._masks[k - 1][:, :n])
+                else:
+                    x_aug_t, back = self._input[:n].T, None
+                steps.append((x_aug_t, self.layer_grads[k], back))
+            plan = self._backward_plans[n] = (self._outputs[-1][:, :n, :-1],
+                                              self._tanh_grad[:, :n], steps)
+        return plan
 
     def backward(self, dy, n):
         """Back-propagate dL/dy (2, n, out) and overwrite both networks' parameter gradients."""
+        y, dz, steps = self._backward_plan(n)
         if self.output_activation == "tanh":
-            y = self._outputs[-1][:, :n, :-1]
-            dz = self._tanh_grad[:, :n]
             np.multiply(y, y, out=dz)
             np.subtract(1.0, dz, out=dz)
             np.multiply(dz, dy, out=dz)
         else:
             dz = dy
-        for k in range(len(self.layers) - 1, -1, -1):
-            if k > 0:
-                x_aug_t = self._outputs[k - 1][:, :n].transpose(0, 2, 1)
-            else:
-                x_aug_t = self._input[:n].T
-            np.matmul(x_aug_t, dz, out=self.layer_grads[k])
-            if k > 0:
-                dx_aug = self._input_grads[k - 1][:, :n]
-                times_transpose(dz, self.layers[k], dx_aug)
-                np.multiply(dx_aug, self._masks[k - 1][:, :n], out=dx_aug)
-                dz = dx_aug[:, :, :-1]
+        for x_aug_t, grad, back in steps:
+            np.matmul(x_aug_t, dz, out=grad)
+            if back is not None:
+                layer, transposed, dx_aug, dx, mask = back
+                times_transpose(dz, layer, dx_aug, transposed)
+                np.multiply(dx_aug, mask, out=dx_aug)
+                dz = dx
