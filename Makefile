@@ -5,11 +5,12 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP_SETUP := $(VENV)/.setup-done
 STAMP_TEST := $(VENV)/.test-deps-done
+STAMP_BENCH := $(VENV)/.bench-deps-done
 export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: setup test test-fast sim bench-learn bench-boards bench-sumtree bench-parity bench-qactor bench-mcu mpy clean
+.PHONY: setup test test-fast sim bench-learn bench-peers bench-boards bench-sumtree bench-parity bench-qactor bench-mcu mpy clean
 
 setup: $(STAMP_SETUP)
 
@@ -23,6 +24,10 @@ $(STAMP_TEST): $(STAMP_SETUP) requirements-test.txt
 	$(PIP) install -r requirements-test.txt
 	touch $@
 
+$(STAMP_BENCH): $(STAMP_SETUP) requirements-bench.txt
+	$(PIP) install -r requirements-bench.txt
+	touch $@
+
 test: $(STAMP_TEST)
 	$(PY) -m pytest -n 2 tests
 
@@ -34,6 +39,10 @@ sim: $(STAMP_SETUP)
 
 bench-learn: $(STAMP_SETUP)
 	$(VENV)/bin/microrl bench-learn --out bench/results
+
+# The bench-learn job on the mirror and on RLtools (tinyrl; OpenBLAS when libopenblas-dev is installed).
+bench-peers: $(STAMP_BENCH)
+	$(VENV)/bin/microrl bench-peers --out bench/results
 
 bench-boards: $(STAMP_SETUP)
 	$(VENV)/bin/microrl bench-boards --out bench/results

@@ -9,6 +9,8 @@ COMMANDS = {
     "sim": ("sim.sim", "train on the desktop: the numpy mirror or the device code under "
             "MicroPython"),
     "bench-learn": ("bench.learn", "learning benchmark of the numpy mirror over several seeds"),
+    "bench-peers": ("bench.peers", "the bench-learn job on the mirror and on RLtools (tinyrl), "
+                    "one run"),
     "bench-boards": ("bench.boards", "learning benchmark of every board profile on the mirror"),
     "bench-sumtree": ("bench.sumtree", "speed of the K-ary sum tree: device code and mirror"),
     "deploy": ("board.deploy", "copy the learner to a board (or virtual board) and check it "
