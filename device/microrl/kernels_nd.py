@@ -173,13 +173,13 @@ def smooth_actions(dst, col, a, rng, std, limit, n, scratch):
     rows, the normals drawn in row-major order (target policy smoothing). ``scratch``: a staged
     (matrix, flat array) pair of at least a's shape, where the noise is written."""
     noise, data = scratch
+    k = a.shape[1]
     normal = rng.normal
-    for i in range(n * a.shape[1]):
+    for i in range(n * k):
         e = std * normal()
         data[i] = -limit if e < -limit else (limit if e > limit else e)
-    k = a.shape[1]
     v = dst[:n, col:col + k]
-    v[:] = _np.clip(a[:n] + noise[:n], -1.0, 1.0)
+    v[:] = _np.clip(_head(a, n) + _head(noise, n), -1.0, 1.0)
 
 
 def minimum(dst, src, n):

@@ -57,6 +57,7 @@ class MLP:
                 self.grads = share.grads
             else:
                 self.flat_grads, self.grads = K.tensors(shapes)
+        self._x = None
         if rng is not None:
             self.init_uniform(rng)
 
@@ -68,7 +69,6 @@ class MLP:
             bound = 1.0 / sqrt(sizes[k])
             K.fill_uniform(self.params[2 * k], rng, bound)
             K.fill_uniform(self.params[2 * k + 1], rng, bound)
-        self._x = None
 
     def forward(self, x, n):
         """Output of the first n rows of x; the returned matrix is this network's buffer."""
