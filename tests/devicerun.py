@@ -45,7 +45,8 @@ def run_device(body, engine="micropython", heap=None, backend=None, float_bits=N
     """Run ``body`` with device/ importable; returns the parsed JSON of its last output line.
 
     ``engine``: "micropython" or "cpython"; ``backend``/``float_bits`` set MICRORL_BACKEND and
-    MICRORL_FLOAT_BITS; ``heap`` (e.g. "256K") limits the MicroPython heap; ``precompiled``
+    MICRORL_FLOAT_BITS (under micropython the backend is ``python`` unless given: the float
+    kernels the float mirror computes, not the viper backend the interpreter would pick); ``heap`` (e.g. "256K") limits the MicroPython heap; ``precompiled``
     imports the package from .mpy files instead of the sources.
     """
     package_dir = compiled_device_dir() if precompiled else DEVICE_DIR
@@ -54,6 +55,8 @@ def run_device(body, engine="micropython", heap=None, backend=None, float_bits=N
     env = dict(os.environ)
     env.pop("MICRORL_BACKEND", None)
     env.pop("MICRORL_FLOAT_BITS", None)
+    if backend is None and engine == "micropython":
+        backend = "python"
     if backend:
         env["MICRORL_BACKEND"] = backend
     if float_bits:

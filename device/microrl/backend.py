@@ -3,11 +3,13 @@
 Picks, once, the kernels every other module computes with:
 - ``ulab``: ``ulab.numpy`` on MicroPython or CircuitPython firmware that has it;
 - ``numpy``: numpy on CPython (the device code run on a desktop);
-- ``python``: pure MicroPython on ``array`` storage, for stock firmware without ulab.
+- ``viper``: stock MicroPython firmware without ulab whose native emitter compiles viper: the
+  matrix products as machine code on int16 codes (``kernels_viper``), the rest as ``python``;
+- ``python``: pure MicroPython on ``array`` storage, for firmware without ulab or viper.
 
 A matrix is 2-D and row-major; kernels work on its first ``n`` rows so that buffers are allocated
 once for the largest batch. Set the environment variable ``MICRORL_BACKEND`` (``ulab``, ``numpy``,
-``python``) to force a choice and ``MICRORL_FLOAT_BITS=32`` to store the pure-Python backend's
+``viper``, ``python``) to force a choice and ``MICRORL_FLOAT_BITS=32`` to store the pure-Python backend's
 arrays in single precision on a double-precision port (what a float32 board holds).
 Other modules compute through ``K``, the chosen kernel module; both kernel modules have the same
 functions with the same meaning.
@@ -30,6 +32,9 @@ def _setting(name):
 
 
 def _load(choice):
+    """(name, ulab.numpy or numpy or None, why this backend)"""
+    if choice is not None:
+        why = "MICRORL_BACKEND=" + choice
     if choice in (None, "ulab"):
         try:
             from ulab import numpy as np
@@ -38,22 +43,59 @@ def _load(choice):
                 raise
         else:
             if hasattr(np, "frombuffer"):
-                return "ulab", np
+                return "ulab", np, why if choice else "the firmware has ulab"
             if choice == "ulab":
                 raise ImportError("this ulab has no frombuffer, which microrl needs")
     if choice in (None, "numpy"):
         try:
             import numpy as np
-            return "numpy", np
+            return "numpy", np, why if choice else "CPython with numpy"
         except ImportError:
             if choice == "numpy":
                 raise
+    reason = None
+    if choice in (None, "viper"):
+        reason = _viper_missing()
+        if reason is None:
+            return "viper", None, why if choice else "no ulab; the firmware compiles viper"
+        if choice == "viper":
+            raise ImportError("MICRORL_BACKEND=viper: " + reason)
     if choice not in (None, "python"):
-        raise ValueError("MICRORL_BACKEND must be ulab, numpy or python, not %r" % choice)
-    return "python", None
+        raise ValueError("MICRORL_BACKEND must be ulab, numpy, viper or python, not %r" % choice)
+    return "python", None, why if choice else "no ulab, and " + reason
 
 
-NAME, _np = _load(_setting("MICRORL_BACKEND"))
+_PROBE = "@micropython.viper\ndef _f(x: int) -> int:\n    return x + 1\n"
+
+
+def _viper_missing():
+    """None when this firmware compiles viper functions and has kernels_viper, else why not
+    (compiling one tells)."""
+    try:
+        import micropython
+    except ImportError:
+        return "this is not MicroPython (no micropython module), so there is no viper emitter"
+    scope = {"micropython": micropython}
+    try:
+        exec(_PROBE, scope)
+    except SyntaxError as e:  # MicroPython: "invalid micropython decorator" without the emitter
+        return "this firmware has no native emitter, so it cannot compile viper (%s)" % (e,)
+    except ValueError as e:  # an emitter for another architecture
+        return "this firmware cannot compile viper (%s)" % (e,)
+    if scope["_f"](1) != 2:
+        return "this firmware's viper emitter gives wrong results"
+    try:
+        from . import kernels_viper  # noqa: F401
+    except ImportError as e:
+        if "kernels_viper" not in str(e):
+            raise
+        return "microrl.kernels_viper is not installed"
+    except ValueError as e:  # an .mpy compiled for another architecture
+        return "microrl.kernels_viper cannot load here (%s)" % (e,)
+    return None
+
+
+NAME, _np, REASON = _load(_setting("MICRORL_BACKEND"))
 
 # Bits of the firmware's float: 1 + 2**-40 is 1.0 in single precision.
 FLOAT_BITS = 64 if 1.0 + 2.0 ** -40 != 1.0 else 32
@@ -66,6 +108,9 @@ from .kernels_py import zeros  # noqa: E402  (array storage, used on every backe
 
 if NAME == "python":
     from . import kernels_py as K
+    K.init("d" if STORE_BITS == 64 else "f")
+elif NAME == "viper":
+    from . import kernels_viper as K
     K.init("d" if STORE_BITS == 64 else "f")
 else:
     from . import kernels_nd as K

@@ -221,6 +221,21 @@ def relu(y, n):
             yd[i] = 0.0
 
 
+def dense(out, x, w, b, n, scratch, relu_out):
+    """out[:n] = x[:n] w + b, then ReLU when ``relu_out``; returns out (a dense layer)"""
+    out = dot(out, x, w, n, scratch)
+    add_bias(out, b, n)
+    if relu_out:
+        relu(out, n)
+    return out
+
+
+def dense_grads(gw, gb, x, d, n, scratch, acc=False):
+    """gw = x[:n]^T d[:n] and gb = the column sums of d[:n] (both added to when ``acc``)"""
+    dot_tn(gw, x, d, n, scratch, acc)
+    sum_rows(gb, d, n, acc)
+
+
 def dot_nt_relu(h, d, w, n, scratch):
     """h[:n] = (d[:n] w^T) * (h[:n] > 0): the hidden delta written over its own activation;
     returns h"""

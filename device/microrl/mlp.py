@@ -76,12 +76,9 @@ class MLP:
         last = len(outs) - 1
         h = x
         for k in range(last + 1):
-            h = K.dot(outs[k], h, params[2 * k], n, self.scratch)
+            h = K.dense(outs[k], h, params[2 * k], params[2 * k + 1], n, self.scratch, k < last)
             outs[k] = h  # the kernel's result buffer (see kernels_nd)
-            K.add_bias(h, params[2 * k + 1], n)
-            if k < last:
-                K.relu(h, n)
-            elif self.output_activation == "tanh":
+            if k == last and self.output_activation == "tanh":
                 K.tanh(h, n)
         self._x = x
         return h
@@ -102,8 +99,7 @@ class MLP:
         for k in range(len(outs) - 1, -1, -1):
             x_k = outs[k - 1] if k > 0 else self._x
             if param_grads:
-                K.dot_tn(grads[2 * k], x_k, d, n, scratch, accumulate)
-                K.sum_rows(grads[2 * k + 1], d, n, accumulate)
+                K.dense_grads(grads[2 * k], grads[2 * k + 1], x_k, d, n, scratch, accumulate)
             if k > 0:
                 d = K.dot_nt_relu(x_k, d, params[2 * k], n, scratch)
             elif input_grad:

@@ -30,9 +30,12 @@ def write_atomic(path, text):
 def board_summary(board):
     """One line about the board from its hello reply."""
     mpy = board.get("mpy") or {}
+    backend = board.get("backend")
+    if board.get("backend_reason"):
+        backend = "%s (%s)" % (backend, board["backend_reason"])
     return ("%s %s (%s), ulab %s, %s-bit floats, backend %s, %s bytes free, microrl %s, mpy v%s.%s"
             % (board.get("implementation"), board.get("version"), mpy.get("arch") or "bytecode",
-               board.get("ulab") or "none", board.get("float_bits"), board.get("backend"),
+               board.get("ulab") or "none", board.get("float_bits"), backend,
                board.get("heap_free_bytes"), board.get("microrl"), mpy.get("version"),
                mpy.get("sub")))
 

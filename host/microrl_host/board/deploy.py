@@ -156,9 +156,10 @@ def deploy(port, profile, compiled=False, mode="serve", steps=None, seed=None, c
     mpremote(port, "exec", "--no-follow", _START)
     with BoardLink(SerialTransport(port), timeout_s=hello_timeout_s) as link:
         hello = link.connect()
-    log("serving: %s %s, ulab %s, %d-bit floats, %s bytes free, microrl %s"
+    log("serving: %s %s, ulab %s, %d-bit floats, backend %s (%s), %s bytes free, microrl %s"
         % (hello["implementation"], hello["version"], hello["ulab"], hello["float_bits"],
-           hello["heap_free_bytes"], hello["microrl"]))
+           hello["backend"], hello.get("backend_reason", "?"), hello["heap_free_bytes"],
+           hello["microrl"]))
     return hello
 
 

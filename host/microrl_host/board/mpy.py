@@ -11,6 +11,9 @@ PACKAGE_DIR = DEVICE_DIR / "microrl"
 # whose loops are most of an update without ulab. The same source, so the same arithmetic; on a
 # Cortex-M0 QEMU core a product runs 1.39x faster natively (1.42x on a Cortex-M7).
 NATIVE_MODULES = ("kernels_py",)
+# Viper code compiles only for a target architecture: without one (--march), these stay source,
+# which the board's own compiler turns into machine code when they are imported.
+VIPER_MODULES = ("kernels_viper",)
 
 
 def mpy_cross_command():
@@ -35,13 +38,19 @@ def mpy_cross_version():
 
 def compile_package(out_dir, march=None, native=False):
     """Compile every module of device/microrl into out_dir/microrl/*.mpy; returns the paths.
-    ``native``: NATIVE_MODULES become machine code for ``march`` (which it then needs)."""
+    ``native``: NATIVE_MODULES become machine code for ``march`` (which it then needs); without
+    ``march``, VIPER_MODULES are copied as source."""
     if native and not march:
         raise ValueError("native code needs a target architecture (-march)")
     target = Path(out_dir) / "microrl"
     target.mkdir(parents=True, exist_ok=True)
     written = []
     for source in sorted(PACKAGE_DIR.glob("*.py")):
+        if source.stem in VIPER_MODULES and not march:
+            dest = target / source.name
+            shutil.copyfile(source, dest)
+            written.append(dest)
+            continue
         dest = target / (source.stem + ".mpy")
         cmd = mpy_cross_command() + ["-o", str(dest), "-s", "microrl/" + source.name]
         if march:

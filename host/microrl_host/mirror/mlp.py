@@ -21,7 +21,10 @@ import math
 
 import numpy as np
 
+from microrl_host.mirror import intdot
+
 OUTPUT_ACTIVATIONS = ("tanh", "linear")
+PRODUCTS = ("float", "int16")  # "int16": the device's viper backend (see intdot)
 TRANSPOSE_COPY_MIN = 1024  # layers with more parameters multiply by a contiguous copy of W^T
 
 
@@ -43,10 +46,11 @@ class MLP:
 
     With `rng=None` the parameters start at zero (for networks that copy another one). `params` and
     `grads` may be given as flat views into a larger buffer, so several networks share one vector.
+    `products="int16"` computes every layer as the device's viper backend does (`intdot`).
     """
 
     def __init__(self, sizes, output_activation, max_batch, rng=None, dtype=np.float64,
-                 params=None, grads=None):
+                 params=None, grads=None, products="float"):
         sizes = tuple(int(s) if isinstance(s, np.integer) else s for s in sizes)
         if len(sizes) < 2 or any(not isinstance(s, (int, np.integer)) or s <= 0 for s in sizes):
             raise ValueError(f"sizes must be at least two positive ints, got {sizes!r}")
@@ -55,10 +59,15 @@ class MLP:
                              f"got {output_activation!r}")
         if not isinstance(max_batch, int) or max_batch <= 0:
             raise ValueError(f"max_batch must be a positive int, got {max_batch!r}")
+        if products not in PRODUCTS:
+            raise ValueError(f"products must be one of {PRODUCTS}, got {products!r}")
         self.sizes = sizes
         self.output_activation = output_activation
         self.max_batch = max_batch
         self.dtype = np.dtype(dtype)
+        self.products = products
+        self._wide = self.dtype == np.float64  # the storage intdot rounds to
+        self._int_acts = None  # int16 products: the last forward's input and layer outputs
         count = parameter_count(sizes)
         self.params = self._flat(params, count, "params")
         self.grads = self._flat(grads, count, "grads")
@@ -128,6 +137,8 @@ class MLP:
     def forward(self, x, n):
         """Outputs for the first `n` rows of `x` (n, in), a view into an internal buffer that the
         next forward overwrites."""
+        if self.products == "int16":
+            return self._forward_int(x, n)
         x_in, steps, out = self._forward_plan(n)
         np.copyto(x_in, x)
         zero = self._zero
@@ -161,6 +172,8 @@ class MLP:
         """Back-propagate dL/dy (n, out) through the last forward; return dL/dx (n, in), a view
         into an internal buffer. Overwrites the parameter gradients unless `param_grads` is False;
         with `input_grads` False, stops at the first layer's gradients and returns None."""
+        if self.products == "int16":
+            return self._backward_int(dy, n, param_grads, input_grads)
         y, dz, steps = self._backward_plan(n)
         if self.output_activation == "tanh":
             np.multiply(y, y, out=dz)
@@ -179,6 +192,37 @@ class MLP:
                 np.multiply(dx_aug, mask, out=dx_aug)
             dz = dx
         return dz
+
+    def _forward_int(self, x, n):
+        """forward with the device's integer products: each layer one ``intdot.dense``."""
+        h = np.array(np.reshape(x, (-1, self.sizes[0]))[:n], np.float64)
+        acts = [h]
+        last = len(self.weights) - 1
+        for k, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = intdot.dense(h, w, b, k < last, self._wide)
+            acts.append(h)
+        if self.output_activation == "tanh":
+            np.tanh(h, out=h)
+        self._int_acts = acts
+        return h.astype(self.dtype, copy=False)
+
+    def _backward_int(self, dy, n, param_grads, input_grads):
+        """backward with the device's integer products (``intdot.dense_grads``, ``dot_nt_relu``)."""
+        acts = self._int_acts
+        d = np.array(dy[:n], np.float64)
+        if self.output_activation == "tanh":
+            y = acts[-1]
+            d *= 1.0 - y * y
+        for k in range(len(self.weights) - 1, -1, -1):
+            if param_grads:
+                gw, gb = intdot.dense_grads(acts[k], d, self._wide)
+                self.weight_grads[k][...] = gw
+                self.bias_grads[k][...] = gb
+            if k > 0:
+                d = intdot.dot_nt_relu(acts[k], d, self.weights[k], self._wide)
+            elif input_grads:
+                return intdot.dot_nt(d, self.weights[0], self._wide)
+        return None
 
     def copy_from(self, other):
         """Copy all parameters of a network with the same sizes."""

@@ -13,16 +13,20 @@ from microrl_host.mirror.compressed import CompressedReplayBuffer
 from microrl_host.mirror.mlp import MLP, parameter_count, tensor_lengths
 from microrl_host.mirror.prioritized import Prioritized
 from microrl_host.mirror.replay import ReplayBuffer
-from microrl_host.mirror.twin import TwinMLP
+from microrl_host.mirror.twin import TwinMLP, TwinSequential
 
 OBS_DIM = 3
 ACT_DIM = 1
 
 
 class TD3:
-    """`TD3(config, rng, dtype)`: draws actor, critic 1, critic 2 from `rng` in that order."""
+    """`TD3(config, rng, dtype, products)`: draws actor, critic 1, critic 2 from `rng` in that
+    order. `products="int16"`: every network computes as the device's viper backend does."""
 
-    def __init__(self, config, rng, dtype=np.float64):
+    def __init__(self, config, rng, dtype=np.float64, products="float"):
+        if products == "int16" and config.micro_batch and config.micro_batch < config.batch_size:
+            raise ValueError("products='int16' mirrors whole batches only: the device picks its "
+                             "scales per micro-batch")
         self.config = config
         self.dtype = np.dtype(dtype)
         batch = config.batch_size
@@ -38,7 +42,7 @@ class TD3:
         layout = ((actor_sizes, "tanh"), (critic_sizes, "linear"), (critic_sizes, "linear"))
 
         def build(flat, grads, init_rng):
-            return [MLP(sizes, act, batch, init_rng, self.dtype, flat[a:b], grads[a:b])
+            return [MLP(sizes, act, batch, init_rng, self.dtype, flat[a:b], grads[a:b], products)
                     for (sizes, act), (a, b) in zip(layout, spans)]
 
         self.actor, self.critic1, self.critic2 = build(self.params, self.grads, rng)
@@ -46,8 +50,9 @@ class TD3:
         self.actor_target, self.critic1_target, self.critic2_target = build(
             self.target_params, target_grads, None)
         np.copyto(self.target_params, self.params)
-        self.critics = TwinMLP(self.critic1, self.critic2)
-        self.critic_targets = TwinMLP(self.critic1_target, self.critic2_target)
+        twin = TwinSequential if products == "int16" else TwinMLP
+        self.critics = twin(self.critic1, self.critic2)
+        self.critic_targets = twin(self.critic1_target, self.critic2_target)
         self.networks = {"actor": self.actor, "critic1": self.critic1, "critic2": self.critic2,
                          "actor_target": self.actor_target, "critic1_target": self.critic1_target,
                          "critic2_target": self.critic2_target}

@@ -37,7 +37,7 @@ def evaluate(agent_or_actor, episodes, seed, episode_steps=200):
     return sum(returns) / episodes
 
 
-def train(config, dtype=np.float64, on_episode=None, on_eval=None):
+def train(config, dtype=np.float64, on_episode=None, on_eval=None, products="float"):
     """Train TD3 on the pendulum for `config.total_steps` env steps.
 
     `on_episode(episode_index, episode_return)` and `on_eval(step, mean_return)` are called as they
@@ -45,7 +45,7 @@ def train(config, dtype=np.float64, on_episode=None, on_eval=None):
     final_eval_return, steps, wall_s (including evaluations), first_step_at_minus_200, agent."""
     start_s = time.perf_counter()
     rng = Rng(config.seed, 0)
-    agent = TD3(config, rng, dtype)
+    agent = TD3(config, rng, dtype, products)
     env = Pendulum()
     obs = env.reset(rng)
     ep_return = 0.0

@@ -115,3 +115,18 @@ class TwinMLP:
                 times_transpose(dz, layer, dx_aug, transposed)
                 np.multiply(dx_aug, mask, out=dx_aug)
                 dz = dx
+
+
+class TwinSequential:
+    """Two MLPs run one after the other behind TwinMLP's interface: for the int16 products, whose
+    scales are per network, so the two cannot share one product."""
+
+    def __init__(self, first, second):
+        self.networks = (first, second)
+
+    def forward(self, x, n):
+        return np.stack([net.forward(x, n) for net in self.networks])
+
+    def backward(self, dy, n):
+        for net, d in zip(self.networks, dy):
+            net.backward(d, n, input_grads=False)

@@ -168,6 +168,9 @@ def run_micropython(config, profile, progress, micropython, steps, out_dir):
             print("warning: %s has no ulab: using the pure-Python fallback, %s"
                   % (micropython, FALLBACK_SLOWDOWN), file=sys.stderr)
         env["MICRORL_FLOAT_BITS"] = str(profile.float_bits)
+        # The float kernels, which the mirror and the heap model follow (the interpreter would
+        # pick the viper backend, whose products are int16: bench and bench-mcu measure that).
+        env["MICRORL_BACKEND"] = "python"
     spec = {"config": config_dict(config), "steps": steps, "show_start": list(SHOW_START)}
     spec_path = out_dir / "spec.json"
     spec_path.write_text(json.dumps(spec))

@@ -1,0 +1,344 @@
+"""Matrix products in viper on int16 codes with int32 sums, for stock firmware without ulab.
+
+The products and what a dense layer does around them (``dense``: x w + b, then ReLU;
+``dense_grads``: x^T d and the column sums of d; ``dot``, ``dot_tn``, ``dot_nt``, ``dot_nt_relu``)
+are machine code from ``@micropython.viper``; every other kernel is the pure-Python one
+(``kernels_py``): Adam, target updates and the batch arithmetic of TD3 stay in floats.
+
+A product quantizes each operand with a power-of-two scale of its own, picked from the largest
+exponent in the operand: code = trunc(x 2**k) with |code| < 2**bits. It reads the float bits from
+the ``array`` storage itself (``'f'``: the word; ``'d'``: the high word, whose 21 significant bits
+hold every bit a code of at most 15 bits can have), so quantizing is exact truncation on either
+storage and allocates nothing. It then sums code products in a machine word and writes each sum
+times 2**-(k_a + k_b) back as a float, truncating to the storage's significand.
+
+The bound: for a reduction over ``kk`` terms, ``_budget(kk)`` gives code widths b_a + b_b =
+30 - ceil(log2 kk) (neither above 15), so every partial sum is below
+kk (2**b_a - 1)(2**b_b - 1) < 2**30 in magnitude. A bias joins the sum as a code at the sum's
+scale, below 2**30 too: when the bias is that much larger than the product, the sum is first
+shifted right (floor) by the bits it takes. So every intermediate is below 2**31 in magnitude: it
+fits a 32-bit word on a board and never relies on the 64-bit word of a desktop port. The host
+mirror (``microrl_host.mirror.intdot``) computes the same codes and sums in int64 and asserts
+every intermediate against that bound.
+
+Words read with ``ptr32``/``ptr16`` are unsigned on a 64-bit port and the 32-bit word on a board,
+so the code masks fields, never relies on the sign of a load, and sign-extends int16 codes itself.
+No literal reaches 2**30: on a 32-bit port viper would load a larger one as an object.
+"""
+
+import micropython
+
+from . import kernels_py as _py
+from .kernels_py import (  # noqa: F401  (the pure-Python kernels this backend keeps)
+    adam, adam16, add_bias, codes, copy, copy_cols, fill, fill_uniform, get, matrix, mse_grad,
+    minimum, polyak, relu, rows, scale_rows, set, shape, scratch_like, smooth_actions, staged,
+    sum_rows, tanh, tanh_grad, td_target, tensors, zeros)
+
+_wide = 0  # 1 when the storage is 'd'
+_bias = 126  # exponent bias - 1 of the storage: |x| < 2**(top - _bias) for a top biased exponent
+
+
+def init(typecode):
+    global _wide, _bias
+    _py.init(typecode)
+    _wide = 1 if typecode == "d" else 0
+    _bias = 1022 if _wide else 126
+
+
+def _budget(kk):
+    """(bits of a, bits of b) for a sum of kk code products: see the module doc for the bound."""
+    log2 = 0
+    while (1 << log2) < kk:
+        log2 += 1
+    bits_a = min(15, (30 - log2) // 2)
+    return bits_a, min(15, 30 - log2 - bits_a)
+
+
+@micropython.viper
+def _top(src, count: int, wide: int) -> int:
+    """The largest biased exponent among src[:count] (0: all zero or subnormal)."""
+    p = ptr32(src)
+    top = 0
+    i = 0
+    if wide:
+        while i < count:
+            e = (p[2 * i + 1] >> 20) & 0x7FF
+            if e > top:
+                top = e
+            i += 1
+    else:
+        while i < count:
+            e = (p[i] >> 23) & 0xFF
+            if e > top:
+                top = e
+            i += 1
+    return top
+
+
+@micropython.viper
+def _quantize(src, count: int, dst, k: int, wide: int, word: int):
+    """dst[:count] = trunc(src[:count] 2**k), subnormals as 0; int16 codes, or int32 when
+    ``word``. The caller picks k so that every code fits (below 2**30 in magnitude)."""
+    p = ptr32(src)
+    q16 = ptr16(dst)
+    q32 = ptr32(dst)
+    # Each float as m 2**-r with m of 31 bits, then m >> r truncates exactly.
+    base = (1053 if wide else 157) - k
+    i = 0
+    while i < count:
+        if wide:
+            hi = p[2 * i + 1]
+            e = (hi >> 20) & 0x7FF
+            m = (((hi & 0xFFFFF) | 0x100000) << 10) | ((p[2 * i] >> 22) & 0x3FF)
+        else:
+            hi = p[i]
+            e = (hi >> 23) & 0xFF
+            m = ((hi & 0x7FFFFF) | 0x800000) << 7
+        r = base - e
+        c = 0
+        if r < 31 and e != 0:
+            c = m >> r
+        if (hi >> 31) & 1:
+            c = -c
+        if word:
+            q32[i] = c
+        else:
+            q16[i] = c
+        i += 1
+
+
+# The geometry of a product, in an int32 array ``g``: out[i, j] (row stride cols) =
+# sum over t < kk of A[i ars + t aks] B[t bks + j bcs], then (>> shift) + bias[j] when biased,
+# 0 if negative when relu, times 2**-k; with masked, an element of out that is not positive stays
+# zero (ReLU's derivative). The last field says the storage is 'd'.
+_FIELDS = 13
+
+
+@micropython.viper
+def _product(out, a, b, g, bias):
+    o = ptr32(out)
+    qa = ptr16(a)
+    qb = ptr16(b)
+    qc = ptr32(bias)
+    gg = ptr32(g)
+    n_rows = gg[0]
+    cols = gg[1]
+    kk = gg[2]
+    ars = gg[3]
+    aks = gg[4]
+    bks = gg[5]
+    bcs = gg[6]
+    sign_bit = 1  # 2**31: sign-extends an int32 loaded on a 64-bit port, a no-op on 32
+    sign_bit <<= 31
+    k = (gg[7] ^ sign_bit) - sign_bit  # the only field that can be negative
+    masked = gg[8]
+    biased = gg[9]
+    shift = gg[10]
+    relu = gg[11]
+    wide = gg[12]
+    idx = 0
+    i = 0
+    while i < n_rows:
+        j = 0
+        while j < cols:
+            s = 0
+            live = 1
+            if masked:
+                if wide:
+                    hi = o[2 * idx + 1]
+                    if (hi >> 31) & 1 or (hi | o[2 * idx]) == 0:
+                        live = 0
+                else:
+                    w = o[idx]
+                    if (w >> 31) & 1 or w == 0:
+                        live = 0
+            if live:
+                ia = i * ars
+                ib = j * bcs
+                t = 0
+                while t < kk:
+                    s += ((qa[ia] ^ 0x8000) - 0x8000) * ((qb[ib] ^ 0x8000) - 0x8000)
+                    ia += aks
+                    ib += bks
+                    t += 1
+                if biased:
+                    s = (s >> shift) + ((qc[j] ^ sign_bit) - sign_bit)
+                if relu and s < 0:
+                    s = 0
+            # s 2**-k as a float, truncated toward zero; 0 when it is below the smallest normal.
+            sign = 0
+            if s < 0:
+                sign = 1
+                s = -s
+            msb = 0
+            v = s
+            if v >= 65536:
+                v >>= 16
+                msb += 16
+            if v >= 256:
+                v >>= 8
+                msb += 8
+            if v >= 16:
+                v >>= 4
+                msb += 4
+            if v >= 4:
+                v >>= 2
+                msb += 2
+            if v >= 2:
+                msb += 1
+            if wide:
+                e = msb - k + 1023
+                hi = 0
+                lo = 0
+                if s == 0:
+                    pass
+                elif e > 2046:  # beyond the largest double: infinity
+                    hi = 2047
+                    hi = (hi << 20) | (sign << 31)
+                elif e > 0:
+                    if msb >= 20:
+                        hi = (s >> (msb - 20)) & 0xFFFFF
+                        lo = s << (52 - msb)
+                    else:
+                        hi = (s << (20 - msb)) & 0xFFFFF
+                    hi |= (e << 20) | (sign << 31)
+                o[2 * idx] = lo
+                o[2 * idx + 1] = hi
+            else:
+                e = msb - k + 127
+                w = 0
+                if s == 0:
+                    pass
+                elif e > 254:  # beyond the largest float: infinity
+                    w = 255
+                    w = (w << 23) | (sign << 31)
+                elif e > 0:
+                    if msb >= 23:
+                        w = (s >> (msb - 23)) & 0x7FFFFF
+                    else:
+                        w = (s << (23 - msb)) & 0x7FFFFF
+                    w |= (e << 23) | (sign << 31)
+                o[idx] = w
+            idx += 1
+            j += 1
+        i += 1
+
+
+def scratch_row(count):
+    """The products' scratch: int16 codes of each operand (``count`` squared each), int32 codes of
+    a bias (``count``), the geometry, the code 1 (a column sum is a product with ones) and a float
+    matrix for a sum that is added to a gradient (``acc``)."""
+    square = count * count
+    one = zeros("h", 1)
+    one[0] = 1
+    return (zeros("h", square), zeros("h", square), zeros("i", count), zeros("i", _FIELDS), one,
+            matrix(count, count))
+
+
+def _codes(src, count, dst, bits):
+    """Quantizes src[:count] into dst with the scale that fits ``bits``; returns (k, top) with
+    k None when every element is zero."""
+    top = _top(src, count, _wide)
+    if top == 0:
+        _quantize(src, count, dst, 0, _wide, 0)
+        return None, 0
+    k = bits - top + _bias
+    _quantize(src, count, dst, k, _wide, 0)
+    return k, top
+
+
+def _run(out, a, a_count, b, b_count, scratch, geometry, masked=0, bias=None, relu_out=0):
+    """out = the product of a and b that ``geometry`` (rows, cols, kk, ars, aks, bks, bcs) gives,
+    plus ``bias`` (a float row) and ReLU when asked; see ``_product``."""
+    qa, qb, qc, g = scratch[0], scratch[1], scratch[2], scratch[3]
+    bits_a, bits_b = _budget(geometry[2])
+    ka, _ = _codes(a, a_count, qa, bits_a)
+    kb, _ = _codes(b, b_count, qb, bits_b)
+    k = ka + kb if ka is not None and kb is not None else None
+    shift = 0
+    biased = 0
+    if bias is not None:
+        cols = geometry[1]
+        top = _top(bias, cols, _wide)
+        if top:
+            biased = 1
+            if k is None:  # a zero product: the bias alone, at the scale that fits it
+                k = 30 - top + _bias
+            else:
+                shift = max(0, top - _bias + k - 30)
+                k -= shift
+            _quantize(bias, cols, qc, k, _wide, 1)
+    for f in range(7):
+        g[f] = geometry[f]
+    g[7] = 0 if k is None else k  # no scale: every sum is zero
+    g[8] = masked
+    g[9] = biased
+    g[10] = shift
+    g[11] = relu_out
+    g[12] = _wide
+    _product(out, qa, qb, g, qc)
+    return kb
+
+
+def dense(out, x, w, b, n, scratch, relu_out):
+    """out[:n] = x[:n] w + b, then ReLU when ``relu_out``; returns out"""
+    kk, cols = x[2], w[2]
+    _run(out[0], x[0], n * kk, w[0], kk * cols, scratch, (n, cols, kk, kk, 1, cols, 1), 0,
+         b[0], 1 if relu_out else 0)
+    return out
+
+
+def dot(out, x, w, n, scratch):
+    """out[:n] = x[:n] w; returns out"""
+    kk, cols = x[2], w[2]
+    _run(out[0], x[0], n * kk, w[0], kk * cols, scratch, (n, cols, kk, kk, 1, cols, 1))
+    return out
+
+
+def dot_tn(out, x, d, n, scratch, acc=False):
+    """out = x[:n]^T d[:n], or out += that when ``acc``"""
+    x_cols, cols = x[2], d[2]
+    dst = scratch[5] if acc else out
+    kd = _run(dst[0], x[0], n * x_cols, d[0], n * cols, scratch,
+              (x_cols, cols, n, 1, x_cols, cols, 1))
+    if acc:
+        _add(out[0], dst[0], x_cols * cols)
+    return kd
+
+
+def _add(o, s, count):
+    for i in range(count):
+        o[i] += s[i]
+
+
+def dense_grads(gw, gb, x, d, n, scratch, acc=False):
+    """gw = x[:n]^T d[:n] and gb = the column sums of d[:n] (or both added when ``acc``): the
+    sums are a product of d's codes, quantized once, with a row of ones."""
+    kd = dot_tn(gw, x, d, n, scratch, acc)  # leaves d's codes in the scratch
+    g = scratch[3]
+    cols = d[2]
+    dst = scratch[5] if acc else gb
+    geometry = (1, cols, n, 0, 0, cols, 1)
+    for f in range(7):
+        g[f] = geometry[f]
+    g[7] = 0 if kd is None else kd
+    g[8] = g[9] = g[10] = g[11] = 0
+    g[12] = _wide
+    _product(dst[0], scratch[4], scratch[1], g, scratch[2])
+    if acc:
+        _add(gb[0], dst[0], cols)
+
+
+def dot_nt(out, d, w, n, scratch):
+    """out[:n] = d[:n] w^T; returns out"""
+    kk, cols = d[2], w[1]
+    _run(out[0], d[0], n * kk, w[0], cols * kk, scratch, (n, cols, kk, kk, 1, 1, kk))
+    return out
+
+
+def dot_nt_relu(h, d, w, n, scratch):
+    """h[:n] = (d[:n] w^T) * (h[:n] > 0): the hidden delta written over its own activation;
+    returns h"""
+    kk, cols = d[2], w[1]
+    _run(h[0], d[0], n * kk, w[0], cols * kk, scratch, (n, cols, kk, kk, 1, 1, kk), 1)
+    return h
