@@ -59,11 +59,12 @@ def default_micropython():
     return found
 
 
-def profile_or_defaults(name):
-    """The board profile ``name`` from boards/, or default settings when there is no such file."""
-    if name and (boards.BOARDS_DIR / (name + ".toml")).exists():
-        return boards.load_profile(name)
-    return boards.Profile(name=name or "default", description="defaults (no board profile)",
+def profile_or_defaults(name_or_path):
+    """The board profile ``name_or_path`` (see boards.resolve_board: ValueError when there is no
+    such board), or default settings when it is None."""
+    if name_or_path is not None:
+        return boards.resolve_board(name_or_path)
+    return boards.Profile(name="default", description="defaults (no board profile)",
                           heap_bytes=DEFAULT_HEAP_BYTES, float_bits=64, ulab=False, clock_hz=0)
 
 
@@ -279,7 +280,7 @@ def _run_qemu(args):
     settings = {}
     if args.board:
         try:
-            profile = boards.load_profile(args.board)
+            profile = boards.resolve_board(args.board)
         except ValueError as e:
             return _fail(e)
         settings = {"board": profile.name, "config": dict(profile.learner)}
