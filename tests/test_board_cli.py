@@ -87,3 +87,39 @@ with deployed_board() as board:
     doc = json.loads((tmp_path / "results.json").read_text())
     assert doc["status"] == "reset"
     assert [r["name"] for r in doc["results"]] == ["actor_forward", "td3_update"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--heap-bytes", "-1"), "vboard: --heap-bytes must be a positive number of bytes, got -1"),
+    (("--heap-bytes", "100"), "does not run as MicroPython with a heap of 100 bytes (exit 1, "
+                              "output: Invalid command line arguments"),
+    (("--micropython", "/tmp"), "vboard: micropython interpreter /tmp is not an executable file"),
+    (("--micropython", "/bin/false"), "vboard: /bin/false does not run as MicroPython with a heap "
+                                      "of 8388608 bytes (exit 1, no output)"),
+    (("--board", "rp2-pcio"), "vboard: unknown board 'rp2-pcio'; known boards: esp32, "),
+])
+def test_vboard_refuses_what_cannot_boot(tmp_path, args, message):
+    """Each of these booted a board that powered on again forever, or printed a traceback."""
+    proc = subprocess.run(cli_argv("vboard", "--flash", tmp_path / "flash", *args),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stdout == ""
+
+
+def test_vboard_takes_a_profile_file(tmp_path):
+    profile = tmp_path / "mine.toml"
+    profile.write_text('description = "mine"\nheap_bytes = 300000\nfloat_bits = 32\n'
+                       'ulab = false\nclock_hz = 0\n')
+    proc = subprocess.Popen(cli_argv("vboard", "--board", profile, "--json"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        info = json.loads(proc.stdout.readline())
+        assert (info["board"], info["heap_bytes"]) == ("mine", 300000)
+        out = mpremote(info["port"], "exec", "import gc; gc.collect(); "
+                                             "print(gc.mem_free() + gc.mem_alloc())")
+        assert out.returncode == 0, out.stderr
+        assert 290000 < int(out.stdout.split()[-1]) <= 300000
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)

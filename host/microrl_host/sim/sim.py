@@ -8,7 +8,6 @@ and learns. Writes run.json, curve.png, swingup.png and actor.json (for `microrl
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -17,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from microrl_host.board import mpy
-from microrl_host.board.boards import load_profile
-from microrl_host.board.vboard import VirtualBoardError, default_micropython
+from microrl_host.board.boards import resolve_board
+from microrl_host.board.vboard import (VirtualBoardError, check_micropython, default_micropython,
+                                      output_tail)
 from microrl_host.mirror.config import TD3Config
 from microrl_host.mirror.pendulum import DT_S, MAX_TORQUE_NM, Pendulum
 from microrl_host.sim import board_time, export, footprint, plots
@@ -111,15 +111,11 @@ def run_numpy(config, profile, progress):
             "engine_info": {"dtype": np.dtype(dtype).name}, "actor": agent.actor.get_weights()}
 
 
-def find_micropython(path):
-    """The interpreter to run: --micropython PATH, else the virtual board's default one."""
-    if path:
-        resolved = shutil.which(path) or (path if os.path.isfile(path) else None)
-        if not resolved:
-            raise SimError("MicroPython interpreter not found: %s" % path)
-        return resolved
+def find_micropython(path, heap_bytes):
+    """The interpreter to run, checked to start with ``heap_bytes``: --micropython PATH, else the
+    virtual board's default one."""
     try:
-        return default_micropython()
+        return check_micropython(path or default_micropython(), heap_bytes)
     except VirtualBoardError as e:
         raise SimError(str(e)) from None
 
@@ -154,8 +150,8 @@ def code_heap_bytes(micropython, package_dir, config, env):
     proc = subprocess.run([micropython, "-X", "heapsize=8M", "-c", script], capture_output=True,
                           text=True, timeout=120, env=env)
     if proc.returncode != 0:
-        raise SimError("could not measure the package's code in %s: %s"
-                       % (micropython, (proc.stdout + proc.stderr).strip()[-400:]))
+        raise SimError("could not measure the package's code in %s (%s)"
+                       % (micropython, output_tail(proc.stdout + proc.stderr, 400)))
     return int(proc.stdout.split()[-1])
 
 
@@ -217,8 +213,8 @@ def run_micropython(config, profile, progress, micropython, steps, out_dir):
                 done = True
         other_lines.append(proc.stderr.read())
     if proc.returncode != 0 or not done:
-        raise SimError("MicroPython run failed (exit %s):\n%s"
-                       % (proc.returncode, "".join(other_lines).strip()[-2000:]))
+        raise SimError("MicroPython run failed (exit %s, %s)"
+                       % (proc.returncode, output_tail("".join(other_lines))))
     return out
 
 
@@ -230,13 +226,14 @@ def config_dict(config):
 def simulate(board="unix", engine="numpy", micropython=None, steps=None, seed=None,
              out_dir="runs/sim", overrides=(), show_progress=True):
     """Run one simulation and write its files; returns the run.json object."""
-    profile = load_profile(board)
+    profile = resolve_board(board)
     config = build_config(profile, steps, seed, overrides)
     footprint.check_fits(config, profile.float_bits, profile.heap_bytes, profile.name,
                          profile.frozen)
     if engine not in ("numpy", "micropython"):
         raise SimError("engine must be numpy or micropython, got %r" % engine)
-    interpreter = find_micropython(micropython) if engine == "micropython" else None
+    interpreter = (find_micropython(micropython, profile.heap_bytes) if engine == "micropython"
+                   else None)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     progress = Progress(config.total_steps, show_progress)
@@ -286,7 +283,8 @@ def simulate(board="unix", engine="numpy", micropython=None, steps=None, seed=No
 
 
 def add_arguments(parser):
-    parser.add_argument("--board", default="unix", help="board profile in boards/ (default unix)")
+    parser.add_argument("--board", default="unix",
+                        help="board profile: a name in boards/ or a .toml file (default unix)")
     parser.add_argument("--engine", default="numpy", choices=("numpy", "micropython"))
     parser.add_argument("--micropython", default=None, metavar="PATH",
                         help="MicroPython binary for --engine micropython, e.g. one with ulab")
@@ -323,7 +321,7 @@ def run(args):
                   % (result["heap_peak_bytes"], result["heap_profile_bytes"]))
     print("evaluation return (mean of %d deterministic episodes): %.1f"
           % (result["config"]["eval_episodes"], result["final_eval_return"]))
-    for line in board_time.lines(load_profile(result["board"]), result["board_time"]):
+    for line in board_time.lines(resolve_board(args.board), result["board_time"]):
         print(line)
     for name, path in result["files"].items():
         print("wrote %s" % path)
