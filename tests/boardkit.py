@@ -48,6 +48,6 @@ def cli_argv(command, *args):
     return [sys.executable, "-c", code, command] + [str(a) for a in args]
 
 
-def cli(command, *args, timeout_s=120):
+def cli(command, *args, timeout_s=120, cwd=None):
     return subprocess.run(cli_argv(command, *args), capture_output=True, text=True,
-                          timeout=timeout_s)
+                          timeout=timeout_s, cwd=cwd)

@@ -2,6 +2,7 @@
 `microrl bench --port` use it as they would a USB board; a reset mid-run leaves the results so far."""
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -46,13 +47,19 @@ def test_mpremote_deploy_and_bench_against_vboard(vboard_cli, tmp_path):
     listing = sorted((tmp_path / "flash" / "microrl").iterdir())
     assert listing and all(p.suffix == ".mpy" for p in listing)
 
-    out_dir = tmp_path / "bench"
-    bench = cli("bench", "--port", port, "--suite", "learn", "--repeat", 3, "--out", out_dir)
+    # Without --out the results are named after the profile the board was deployed with.
+    bench = cli("bench", "--port", port, "--suite", "learn", "--repeat", 3, cwd=tmp_path)
     assert bench.returncode == 0, bench.stderr
+    out_dir = tmp_path / "bench" / "results" / "unix"
     doc = json.loads((out_dir / "results.json").read_text())
-    assert doc["status"] == "complete"
+    assert doc["status"] == "complete" and doc["label"] == "unix"
     assert [r["name"] for r in doc["results"]] == ["td3_update", "replay_sample"]
     assert doc["board"]["learner"]["config"]["batch_size"] == SMALL["batch_size"]
+    assert (out_dir / "results.md").read_text().startswith("# Benchmarks: unix\n")
+    # Durations in the unit that suits, three significant digits.
+    assert re.search(r"\[1/2\] td3_update +median \d+(\.\d+)? (us|ms|s) \(min \d", bench.stderr)
+    assert "e+0" not in bench.stderr and "wrote %s/results" % out_dir.relative_to(tmp_path) \
+        in bench.stderr
 
     # mpremote takes the serving board back (Ctrl-C), like a USB board.
     listed = mpremote(port, "fs", "ls", ":")
@@ -123,3 +130,23 @@ def test_vboard_takes_a_profile_file(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+def test_bench_on_a_port_that_does_not_exist(tmp_path):
+    """Exit 1 (not the reset status 2), and no claim that results were saved."""
+    proc = cli("bench", "--port", "/dev/nonexistent", "--out", tmp_path / "out")
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("bench failed before any benchmark ran (nothing written): "
+                                  "cannot open /dev/nonexistent: ")
+    assert "results received" not in proc.stderr and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--port", "/dev/null", "--board", "rp2-pcio"), "bench: unknown board 'rp2-pcio'; "),
+    (("--virtual", "rp2-pcio"), "bench: unknown board 'rp2-pcio'; "),
+    (("--virtual", "unix", "--board", "unix"), "bench: --board goes with --port"),
+])
+def test_bench_rejects_a_mistyped_board(tmp_path, args, message):
+    proc = cli("bench", *args, "--out", tmp_path / "out")
+    assert proc.returncode == 1 and proc.stderr.startswith(message), proc.stderr
+    assert not (tmp_path / "out").exists()
