@@ -91,16 +91,14 @@ def _print_table(runs, summary):
 
 
 def _plot(runs, path):
-    import matplotlib
+    from microrl_host.sim.plots import mark_solved, pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in runs:
         steps, returns = zip(*r["eval_curve"]) if r["eval_curve"] else ((), ())
         ax.plot(steps, returns, marker="o", label=f"seed {r['seed']}")
-    ax.axhline(SOLVED_RETURN, color="k", linestyle="--", linewidth=1, label="-200")
+    mark_solved(ax)
     ax.set_xlabel("environment steps")
     ax.set_ylabel("mean return, 10 deterministic episodes")
     ax.set_title("TD3 host mirror on Pendulum-v1 (64x64, batch 100)")

@@ -113,9 +113,9 @@ def _or_dash(value):
 
 def chart(path, doc):
     """Median with min-max whiskers per benchmark, log scale (matplotlib, Agg backend)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from microrl_host.sim.plots import pyplot
+
+    plt = pyplot()
 
     unit = _unit(doc)
     results = doc["results"]
