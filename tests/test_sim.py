@@ -38,7 +38,7 @@ def test_sim_numpy_writes_run_json_and_pictures(tmp_path):
     for name in ("curve.png", "swingup.png"):
         data = (tmp_path / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10000
-    assert "steps" in proc.stderr  # the progress line
+    assert "sim unix, numpy: 100%" in proc.stderr and "2000/2000" in proc.stderr  # the bar
 
 
 def test_engines_agree(tmp_path):

@@ -21,6 +21,7 @@ from microrl_host.board.vboard import (VirtualBoardError, check_micropython, def
                                       output_tail)
 from microrl_host.mirror.config import TD3Config
 from microrl_host.mirror.pendulum import DT_S, MAX_TORQUE_NM, Pendulum
+from microrl_host.progress import Progress
 from microrl_host.sim import board_time, export, footprint, plots
 
 DEVICE_DIR = Path(__file__).resolve().parents[3] / "device"
@@ -28,6 +29,9 @@ DRIVER = Path(__file__).resolve().parent / "driver.py"
 SHOW_START = (math.pi, 0.0)  # the swing-up picture starts hanging straight down, at rest
 # Measured on one desktop CPU, ms per training step at 32x32, batch 32: pure-Python 66, ulab 3.8.
 FALLBACK_SLOWDOWN = "about 17x (32x32 networks) to 37x (64x64) slower than ulab per update"
+# Steps between the MicroPython driver's progress lines: a small board's pure-Python update takes
+# up to a tenth of a second, an episode (200 steps) a minute or more.
+PROGRESS_EVERY_STEPS = 10
 
 
 class SimError(Exception):
@@ -55,44 +59,11 @@ def build_config(profile, steps=None, seed=None, overrides=()):
         raise SimError("bad config: %s" % e) from None
 
 
-class Progress:
-    """One status line on stderr: rewritten in place on a terminal, a line per eval otherwise."""
-
-    def __init__(self, total_steps, enabled=True):
-        self.total = total_steps
-        self.tty = sys.stderr.isatty()
-        self.enabled = enabled
-        self.last_episode = None
-        self.last_eval = None
-
-    def update(self, step, episode_return=None, eval_return=None):
-        if episode_return is not None:
-            self.last_episode = episode_return
-        if eval_return is not None:
-            self.last_eval = eval_return
-        if not self.enabled or not (self.tty or eval_return is not None):
-            return
-        filled = int(30 * step / self.total)
-        line = "[%s%s] %6d/%d steps" % ("#" * filled, "." * (30 - filled), step, self.total)
-        if self.last_episode is not None:
-            line += "  episode %8.1f" % self.last_episode
-        if self.last_eval is not None:
-            line += "  eval %8.1f" % self.last_eval
-        sys.stderr.write(("\r" + line) if self.tty else (line + "\n"))
-        sys.stderr.flush()
-
-    def close(self):
-        if self.enabled and self.tty:
-            sys.stderr.write("\n")
-
-
 def run_numpy(config, profile, progress):
     from microrl_host.mirror.train import train
 
     dtype = np.float32 if profile.float_bits == 32 else np.float64
-    result = train(config, dtype=dtype,
-                   on_episode=lambda i, r: progress.update((i + 1) * config.episode_steps, r),
-                   on_eval=lambda s, r: progress.update(s, eval_return=r))
+    result = train(config, dtype=dtype, **progress.mirror_callbacks(config.episode_steps))
     agent = result["agent"]
     obs_row = np.zeros((1, 3), dtype)
     env = Pendulum()
@@ -161,10 +132,11 @@ def run_micropython(config, profile, progress, micropython, steps, out_dir):
     env.pop("MICRORL_BACKEND", None)
     if not ulab:
         if profile.ulab:
-            print("warning: %s has no ulab: using the pure-Python fallback, %s"
-                  % (micropython, FALLBACK_SLOWDOWN), file=sys.stderr)
+            progress.write("warning: %s has no ulab: using the pure-Python fallback, %s"
+                           % (micropython, FALLBACK_SLOWDOWN))
         env["MICRORL_FLOAT_BITS"] = str(profile.float_bits)
-    spec = {"config": config_dict(config), "steps": steps, "show_start": list(SHOW_START)}
+    spec = {"config": config_dict(config), "steps": steps, "show_start": list(SHOW_START),
+            "progress_every": PROGRESS_EVERY_STEPS}
     spec_path = out_dir / "spec.json"
     spec_path.write_text(json.dumps(spec))
     # Run precompiled bytecode, as a deployed board does (`deploy --mpy` or frozen firmware):
@@ -194,6 +166,8 @@ def run_micropython(config, profile, progress, micropython, steps, out_dir):
                                       "backend": event["backend"],
                                       "store_bits": event["store_bits"]}
                 out["heap_peak_bytes"] = event["heap_bytes"]
+            elif kind == "step":
+                progress.update(event["step"])
             elif kind == "episode":
                 out["episode_returns"].append(event["return"])
                 progress.update(event["step"], event["return"])
@@ -236,16 +210,14 @@ def simulate(board="unix", engine="numpy", micropython=None, steps=None, seed=No
                    else None)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    progress = Progress(config.total_steps, show_progress)
     start_s = time.perf_counter()
-    try:
+    with Progress(config.total_steps, "sim %s, %s" % (profile.name, engine),
+                  show_progress) as progress:
         if engine == "numpy":
             res = run_numpy(config, profile, progress)
         else:
             res = run_micropython(config, profile, progress, interpreter, config.total_steps,
                                   out_dir)
-    finally:
-        progress.close()
     wall_s = time.perf_counter() - start_s
     final = res["eval_returns"][-1][1] if res["eval_returns"] else None
     run = {
