@@ -28,7 +28,7 @@ def deployed_board(flash_dir=None, compiled=False, float_bits=None):
 
 
 @contextmanager
-def link_to(board, timeout_s=10.0):
+def link_to(board, timeout_s=60.0):
     link = BoardLink(VirtualTransport(board=board), timeout_s=timeout_s)
     try:
         link.connect()
