@@ -76,11 +76,12 @@ from boardkit import deployed_board
 from microrl_host.bench import runner as bench_runner
 with deployed_board() as board:
     original = bench_runner.run_suite
-    def run_suite(*args, **kwargs):
-        def on_result(result):
+    def run_suite(*args, on_result=None, **kwargs):
+        def reset_after_td3_update(result):
+            on_result(result)  # the progress bar's
             if result["name"] == "td3_update":
                 board.reset()
-        return original(*args, on_result=on_result, **kwargs)
+        return original(*args, on_result=reset_after_td3_update, **kwargs)
     bench_runner.run_suite = run_suite
     parser = __import__("argparse").ArgumentParser()
     bench_runner.add_arguments(parser)

@@ -37,6 +37,10 @@ class Progress:
         self._bar.set_postfix_str(", ".join(parts), refresh=False)
         self._bar.update(done - self._bar.n)
 
+    def advance(self, n=1):
+        """``n`` more units done."""
+        self._bar.update(n)
+
     def mirror_callbacks(self, episode_steps):
         """``on_episode`` and ``on_eval`` for mirror.train.train that move this bar."""
         return {"on_episode": lambda i, r: self.update((i + 1) * episode_steps, r),

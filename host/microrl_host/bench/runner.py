@@ -22,6 +22,7 @@ from microrl_host.board.qemu import instructions_per_tick, machine_of
 from microrl_host.board.transport import (BoardReset, BoardTimeout, LinkError, SerialTransport,
                                           VirtualTransport)
 from microrl_host.board.vboard import VirtualBoard, VirtualBoardError
+from microrl_host.progress import Progress
 
 BENCHMARKS = ("actor_forward", "td3_update", "critic_update", "full_update", "trainer_step",
               "env_step", "replay_sample")
@@ -137,8 +138,10 @@ def run(args):
             label = profile.name if profile else hello.get("board") or "board"
             out_dir = Path(args.out or Path("bench/results") / label)
             _log("benchmarking %s: %s" % (label, board_summary(hello)))
-            doc = run_suite(link, names, args.repeat, out_dir, hello, label=label,
-                            timeout_s=args.timeout_s, log=_log)
+            with Progress(len(names), "bench %s" % label, unit="benchmark") as bar:
+                doc = run_suite(link, names, args.repeat, out_dir, hello, label=label,
+                                timeout_s=args.timeout_s, log=bar.write,
+                                on_result=lambda result: bar.advance())
     except (LinkError, deploy.DeployError, VirtualBoardError) as e:
         if out_dir is None:
             _log("bench failed before any benchmark ran (nothing written): %s" % e)
