@@ -35,8 +35,15 @@ def test_a_mistyped_name_lists_the_known_boards():
         resolve_board("rp2-pcio")
     assert str(e.value).startswith("unknown board 'rp2-pcio'; known boards: esp32, ")
     assert "rp2-pico" in str(e.value) and "path of a .toml profile file" in str(e.value)
-    with pytest.raises(ValueError, match="board profile file nowhere/x.toml not found"):
+    with pytest.raises(ValueError, match="^board profile file nowhere/x.toml not found$"):
         resolve_board("nowhere/x.toml")
+
+
+def test_a_profile_file_name_that_is_in_boards_only(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=re.escape("board profile file rp2-pico.toml not found "
+                                                   "(boards/ has one: --board rp2-pico)")):
+        resolve_board("rp2-pico.toml")
 
 
 @pytest.mark.parametrize("change, message", [

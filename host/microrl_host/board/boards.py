@@ -76,7 +76,10 @@ def resolve_board(name_or_path):
     if os.sep in text or "/" in text or text.endswith(".toml"):
         path = Path(text).expanduser()
         if not path.is_file():
-            raise ValueError("board profile file %s not found" % text)
+            hint = ""
+            if path.suffix == ".toml" and (BOARDS_DIR / path.name).is_file():
+                hint = " (boards/ has one: --board %s)" % path.stem
+            raise ValueError("board profile file %s not found%s" % (text, hint))
         return load_profile_file(path)
     return load_profile(text)
 
