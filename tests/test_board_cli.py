@@ -151,3 +151,9 @@ def test_bench_rejects_a_mistyped_board(tmp_path, args, message):
     proc = cli("bench", *args, "--out", tmp_path / "out")
     assert proc.returncode == 1 and proc.stderr.startswith(message), proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_check_micropython_names_the_implementation():
+    from microrl_host.board.vboard import check_micropython, default_micropython
+
+    assert check_micropython(default_micropython(), 65536) == "micropython"

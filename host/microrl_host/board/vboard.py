@@ -60,9 +60,9 @@ def default_micropython():
 
 
 def check_micropython(path, heap_bytes=DEFAULT_HEAP_BYTES, timeout_s=60.0):
-    """The full path of the interpreter ``path`` (a path or a command name) once it ran
-    ``print(sys.implementation.name)`` with a heap of ``heap_bytes``; VirtualBoardError saying
-    why it cannot run a board otherwise."""
+    """``sys.implementation.name`` (micropython, circuitpython) of the interpreter ``path`` (a
+    path or a command name) run with a heap of ``heap_bytes``; VirtualBoardError saying why it
+    cannot run a board otherwise."""
     if not _is_positive_int(heap_bytes):
         raise VirtualBoardError("the heap must be a positive number of bytes, got %r"
                                 % (heap_bytes,))
@@ -83,7 +83,7 @@ def check_micropython(path, heap_bytes=DEFAULT_HEAP_BYTES, timeout_s=60.0):
         raise VirtualBoardError("%s does not run as MicroPython with a heap of %d bytes (exit %d, "
                                 "%s)" % (path, heap_bytes, proc.returncode,
                                          output_tail(proc.stdout + proc.stderr)))
-    return found
+    return words[-1]
 
 
 def output_tail(text, keep=2000):

@@ -8,6 +8,7 @@ and learns. Writes run.json, curve.png, swingup.png and actor.json (for `microrl
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -86,9 +87,11 @@ def find_micropython(path, heap_bytes):
     """The interpreter to run, checked to start with ``heap_bytes``: --micropython PATH, else the
     virtual board's default one."""
     try:
-        return check_micropython(path or default_micropython(), heap_bytes)
+        chosen = path or default_micropython()
+        check_micropython(chosen, heap_bytes)
     except VirtualBoardError as e:
         raise SimError(str(e)) from None
+    return shutil.which(chosen)
 
 
 def has_ulab(micropython):
