@@ -1,5 +1,6 @@
-"""`--board NAME_OR_PATH`: a profile in boards/ or a profile file anywhere, and errors that name the
-unknown board, or the file and the field at fault; config values of the wrong type name the field."""
+"""`--board NAME_OR_PATH`: a profile in boards/ or a profile file anywhere, and errors that name
+the unknown board, or the file and the field at fault; config values of the wrong type name the
+field."""
 
 import re
 

@@ -43,6 +43,7 @@ def test_micropython_engine_reports_steps_between_episodes(tmp_path):
     recorder = Recorder()
     res = sim.run_micropython(config, profile, recorder, default_micropython(), 60, Path(tmp_path))
     assert sim.PROGRESS_EVERY_STEPS == 10
-    steps = [s for s, episode, evaluation in recorder.calls if episode is None and evaluation is None]
+    steps = [s for s, episode, evaluation in recorder.calls
+             if episode is None and evaluation is None]
     assert steps == [10, 20, 30, 40, 50, 60]
     assert recorder.calls[-1][0] == 60 and recorder.calls[-1][2] == res["eval_returns"][-1][1]

@@ -1,7 +1,8 @@
 """Progress of the long commands: a tqdm bar on stderr with the rate and the time left.
 
 On stderr, so that ``--json`` output on stdout stays machine-readable. On a terminal the bar is
-redrawn in place; into a pipe or a log it is written every ``PIPE_INTERVAL_S`` seconds and at the end.
+redrawn in place; into a pipe or a log it is written every ``PIPE_INTERVAL_S`` seconds and at the
+end.
 """
 
 import sys
