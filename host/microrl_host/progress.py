@@ -49,7 +49,7 @@ class Progress:
 
     def write(self, text):
         """A line of text on stderr above the bar, which is redrawn below it."""
-        self._bar.write(text, file=sys.stderr)
+        log(text)
 
     def close(self):
         self._bar.close()
@@ -59,6 +59,13 @@ class Progress:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def log(text):
+    """A line on stderr that leaves any bar on the screen intact (it is redrawn below)."""
+    from tqdm import tqdm
+
+    tqdm.write(text, file=sys.stderr)
 
 
 def train_mirror(config, dtype, desc, enabled=True):
