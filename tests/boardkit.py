@@ -28,7 +28,7 @@ def deployed_board(flash_dir=None, compiled=False, float_bits=None):
 
 
 @contextmanager
-def link_to(board, timeout_s=10.0):
+def link_to(board, timeout_s=60.0):
     link = BoardLink(VirtualTransport(board=board), timeout_s=timeout_s)
     try:
         link.connect()
@@ -48,6 +48,6 @@ def cli_argv(command, *args):
     return [sys.executable, "-c", code, command] + [str(a) for a in args]
 
 
-def cli(command, *args, timeout_s=120):
+def cli(command, *args, timeout_s=120, cwd=None):
     return subprocess.run(cli_argv(command, *args), capture_output=True, text=True,
-                          timeout=timeout_s)
+                          timeout=timeout_s, cwd=cwd)

@@ -178,3 +178,23 @@ def test_firmware_that_is_not_an_elf(capsys, tmp_path):
 def test_boards_without_a_core(capsys, tmp_path, board, message):
     status, err = bench_mcu(capsys, "--firmware-dir", tmp_path, "--boards", board)
     assert status == 2 and len(err) == 1 and message in err[0]
+
+
+def test_jobs_run_under_a_progress_bar(monkeypatch, capsys):
+    """Each job takes minutes on QEMU: a bar counts them, with the rate and time left."""
+    def fake_bench_one(name, *args):
+        log = args[-1]  # measure_all passes the job's log last
+        log("built")
+        return {"name": name, "error": None}
+    monkeypatch.setattr(mcu, "bench_one", fake_bench_one)
+    jobs = [mcu.Job(name, {}, 65536, "m0", "pure", "m0-pure-65536.elf") for name in "abc"]
+    args = type("Args", (), {"jobs": 2, "firmware_dir": ".", "repeat": 1, "qemu_binary": None,
+                             "timeout_s": 1.0})()
+    seen = []
+    results = mcu.measure_all(jobs, args, lambda i, result: seen.append(i))
+    assert [r["name"] for r in results] == ["a", "b", "c"] and sorted(seen) == [0, 1, 2]
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "[3/3] c on m0, pure (m0-pure-65536.elf)" in err and "  c, pure: built" in err
+    final = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert final.startswith("bench-mcu: 100%") and "3/3" in final and "job/s" in final

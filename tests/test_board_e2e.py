@@ -8,6 +8,7 @@ import pytest
 
 from boardkit import SMALL, cli, deployed_board, link_to
 from microrl_host.bench.runner import BENCHMARKS, run_suite
+from microrl_host.board.boards import BOARDS_DIR
 
 
 @pytest.mark.parametrize("compiled", [False, True], ids=["py", "mpy"])
@@ -52,11 +53,16 @@ def test_deploy_hello_bench_train(tmp_path, compiled):
 
 
 def test_bench_cli_on_virtual_board(tmp_path):
+    """--virtual takes a profile file too; the results carry its name."""
     out = tmp_path / "bench"
-    proc = cli("bench", "--virtual", "unix", "--config", json.dumps(SMALL), "--suite", "inference",
+    profile = tmp_path / "mine.toml"
+    profile.write_text((BOARDS_DIR / "unix.toml").read_text().replace('name = "unix"',
+                                                                     'name = "mine"'))
+    proc = cli("bench", "--virtual", profile, "--config", json.dumps(SMALL), "--suite", "inference",
                "--repeat", 3, "--out", out, "--json")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
+    assert doc["label"] == "mine" and doc["board"]["board"] == "mine"
     assert [r["name"] for r in doc["results"]] == ["actor_forward", "env_step"]
     assert doc["board"]["implementation"] == "micropython"
     assert "[2/2] env_step" in proc.stderr

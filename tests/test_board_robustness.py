@@ -85,7 +85,7 @@ def test_silent_board_raises_timeout_within_its_timeout(board):
             elapsed = time.monotonic() - started
         finally:
             board.resume()
-        assert 1.0 <= elapsed < 1.5
+        assert 1.0 <= elapsed < 3.0  # the timeout, plus scheduling on a loaded machine
         assert link.hello()["protocol"] == 1  # the late reply is skipped, the link goes on
 
 

@@ -213,20 +213,26 @@ for _ in range(config.learning_starts):
 gc.collect()
 built_bytes = gc.mem_alloc()
 print("after construction and warm-up: gc.mem_alloc() =", built_bytes)
-for _ in range(200):
-    trainer.step()
-gc.collect()
-trained_bytes = gc.mem_alloc()
-print("after 200 training steps: gc.mem_alloc() =", trained_bytes)
-print(json.dumps({"built": built_bytes, "trained": trained_bytes, "free": gc.mem_free(),
+live = []
+for updates in (10, 60):
+    while trainer.agent.critic_updates < updates:
+        trainer.step()
+    gc.collect()
+    live.append(gc.mem_alloc())
+    print("after %d updates: gc.mem_alloc() =" % updates, live[-1])
+print(json.dumps({"built": built_bytes, "trained": live[-1], "live": live, "free": gc.mem_free(),
                   "updates": trainer.agent.critic_updates}))
 """
 
 
 def test_memory_fits_256k_heap_and_does_not_grow():
+    """A nearly full heap collects at almost every allocation (about 0.18 s per update here):
+    60 updates show what 200 did, live memory flat after the first few."""
     out = run_device(MEMORY_SCRIPT, heap="256K", float_bits=32, precompiled=True)
     print("32x32 networks, batch 32, 2000-transition buffer:", out)
-    assert out["updates"] == 200
+    assert out["updates"] == 60
     assert out["built"] < 256 * 1024
+    after_10, after_60 = out["live"]
+    assert after_60 - after_10 <= 128  # 50 more updates: no growth beyond collection noise
     # Training allocates only transient floats: live memory may not grow by more than 1 KB.
     assert out["trained"] - out["built"] <= 1024

@@ -17,4 +17,9 @@ def test_short_benchmark_writes_json_and_plot(tmp_path, capsys):
         assert -2000 < run["eval_return"] < 0
     assert report["summary"]["runs"] == 2
     assert (tmp_path / "learn_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "first_at_-200" in capsys.readouterr().out
+    assert saved["repeat_check"]["seed"] == 0 and saved["repeat_check"]["reproduced"] is True
+    assert saved["repeat_check"]["wall_s"] > 0
+    out, err = capsys.readouterr()
+    assert "first_at_-200" in out
+    assert "repeat check: seed 0 again, " in out and "the same evaluation curve" in out
+    assert "[2/2] seed 1: 100%" in err and "repeat check: seed 0 again: 100%" in err

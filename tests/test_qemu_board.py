@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from microrl_host import cli
-from microrl_host.bench.report import ResultsWriter, to_markdown
+from microrl_host.bench.report import ResultsWriter, readable, to_markdown
 from microrl_host.board import qemu
 
 DATA = Path(__file__).parent / "data"
@@ -59,11 +59,23 @@ def test_results_of_a_qemu_board_are_in_instructions(tmp_path):
     assert row["alloc_error"].startswith("not measurable")
     writer.finish()
     md = (tmp_path / "results.md").read_text()
-    assert "| critic_update | 54250000 | 54234375 | 54514062 |" in md
+    assert "| median instructions | min instructions | max instructions |" in md
+    assert "| critic_update | 54,250,000 | 54,234,375 | 54,514,062 |" in md
     assert "1562.5 instructions per ticks_us tick" in md
     assert (tmp_path / "results.csv").read_text().splitlines()[0].endswith(
         "median_instructions,min_instructions,max_instructions")
-    assert "median us" in to_markdown({"results": [], "status": "complete"})
+    empty = to_markdown({"results": [], "status": "complete"})
+    assert "| benchmark | median | min | max |" in empty
+
+
+@pytest.mark.parametrize("value, unit, text", [
+    (1009909.5, "us", "1.01 s"), (1.00991e6, "us", "1.01 s"), (850000, "us", "850 ms"),
+    (12.3, "us", "12.3 us"), (0.42, "us", "0.420 us"), (999.4, "us", "999 us"),
+    (123456789, "us", "123 s"), (0, "us", "0 us"), (None, "us", "-"),
+    (54250000, "instructions", "54,250,000"),
+])
+def test_readable_measurements(value, unit, text):
+    assert readable(value, unit) == text
 
 
 def test_parse_machines():

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from microrl_host.board.boards import load_profile, profile_names
+from microrl_host.board.boards import BOARDS_DIR, load_profile, profile_names
 
 SMALL = ["--set", "actor_hidden=[8,8]", "--set", "critic_hidden=[8,8]", "--set", "batch_size=8",
          "--set", "learning_starts=300", "--set", "eval_every=500", "--set", "eval_episodes=2"]
@@ -38,7 +38,7 @@ def test_sim_numpy_writes_run_json_and_pictures(tmp_path):
     for name in ("curve.png", "swingup.png"):
         data = (tmp_path / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10000
-    assert "steps" in proc.stderr  # the progress line
+    assert "sim unix, numpy: 100%" in proc.stderr and "2000/2000" in proc.stderr  # the bar
 
 
 def test_engines_agree(tmp_path):
@@ -98,10 +98,34 @@ def test_unknown_board():
 
 
 def test_missing_interpreter(tmp_path):
-    proc = sim("--engine", "micropython", "--micropython", str(tmp_path / "no-such-micropython"),
-               "--out", str(tmp_path))
+    missing = tmp_path / "no-such-micropython"
+    proc = sim("--engine", "micropython", "--micropython", str(missing), "--out", str(tmp_path))
     assert proc.returncode == 2
-    assert "MicroPython interpreter not found" in proc.stderr
+    assert "micropython interpreter %s is not an executable file" % missing in proc.stderr
+
+
+def test_interpreter_that_fails_says_how(tmp_path):
+    """/bin/false exits 1 without a word: the error says so instead of an empty reason."""
+    proc = sim("--engine", "micropython", "--micropython", "/bin/false", "--out", str(tmp_path))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("microrl sim: error: /bin/false does not run as MicroPython "
+                                   "with a heap of 8388608 bytes (exit 1, no output)")
+    assert "Traceback" not in proc.stderr and not (tmp_path / "run.json").exists()
+
+
+def test_board_given_as_a_profile_file(tmp_path):
+    profile = tmp_path / "tiny.toml"
+    profile.write_text((BOARDS_DIR / "unix.toml").read_text().replace('"unix"', '"tiny"'))
+    proc = sim("--board", str(profile), "--steps", "400", *SMALL, "--out", str(tmp_path / "run"),
+               "--json")
+    assert proc.returncode == 0, proc.stderr
+    run = json.loads(proc.stdout)
+    assert run["board"] == "tiny" and run["config"]["batch_size"] == 8
+    profile.write_text(profile.read_text().replace("float_bits", "float_bit"))
+    proc = sim("--board", str(profile), "--out", str(tmp_path / "run"))
+    assert proc.returncode == 2
+    assert ("board profile %s: unknown field 'float_bit' (did you mean 'float_bits'?)" % profile
+            in proc.stderr)
 
 
 def test_interpreter_without_ulab_warns_and_falls_back(tmp_path):
@@ -127,3 +151,6 @@ def test_config_that_cannot_fit_fails_before_training(tmp_path):
 def test_bad_set_value(tmp_path):
     proc = sim("--set", "batch_size=0", "--out", str(tmp_path))
     assert proc.returncode == 2 and "batch_size" in proc.stderr
+    proc = sim("--set", "gamma=[1]", "--out", str(tmp_path))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "microrl sim: error: bad config: gamma must be a number, got [1]"

@@ -89,13 +89,13 @@ class TD3Config:
         if self.batch_size > self.buffer_capacity:
             raise ValueError("batch_size (%d) must not exceed buffer_capacity (%d)"
                              % (self.batch_size, self.buffer_capacity))
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError("gamma must be in [0, 1], got %r" % self.gamma)
-        if not 0.0 < self.tau <= 1.0:
-            raise ValueError("tau must be in (0, 1], got %r" % self.tau)
+        if not isinstance(self.gamma, (int, float)) or not 0.0 <= self.gamma <= 1.0:
+            raise ValueError("gamma must be in [0, 1], got %r" % (self.gamma,))
+        if not isinstance(self.tau, (int, float)) or not 0.0 < self.tau <= 1.0:
+            raise ValueError("tau must be in (0, 1], got %r" % (self.tau,))
         for name in ("adam_beta1", "adam_beta2"):
             v = getattr(self, name)
-            if not 0.0 <= v < 1.0:
+            if not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
                 raise ValueError("%s must be in [0, 1), got %r" % (name, v))
         if self.adam_state not in ADAM_STATES:
             raise ValueError("adam_state must be one of %s, got %r"

@@ -50,6 +50,7 @@ class Server:
         if settings.get("seed") is not None:
             self.config_overrides["seed"] = settings["seed"]
         self.weights_file = settings.get("weights") or "actor.bin"
+        self.board = settings.get("board")  # the profile deploy wrote, to name results by
         self.reader = reader if reader is not None else LineReader(MAX_LINE_BYTES)
         self.out = channel if channel is not None else Channel()
         self.trainer = None
@@ -128,6 +129,7 @@ class Server:
         trainer = self.trainer
         info.update({
             "protocol": VERSION,
+            "board": self.board,
             "commands": sorted(self._commands),
             "benchmarks": list(BENCH_NAMES),
             "max_line_bytes": self.reader.max_line_bytes,

@@ -1,4 +1,8 @@
-"""The `microrl` command: a table of subcommands, each a small module with add_arguments and run."""
+"""The `microrl` command: a table of subcommands, each a small module with add_arguments and run.
+
+Only the chosen command's module is imported (with numpy, pyserial and whatever else it needs):
+`microrl --help` and `microrl --version` import none of them.
+"""
 
 import argparse
 import importlib
@@ -28,20 +32,38 @@ COMMANDS = {
 }
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(prog="microrl", description=__doc__.splitlines()[0])
+def version():
+    """The installed microrl-host version, e.g. "0.1.0"."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("microrl-host")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+def build_parser(command=None):
+    """The parser; only ``command``'s arguments are added (its module imported), the others
+    are listed by name and help."""
+    parser = argparse.ArgumentParser(
+        prog="microrl", description="microrl: TD3 that learns on a MicroPython board; the host "
+        "side: simulator, numpy mirror, board link and benchmarks")
+    parser.add_argument("--version", action="version", version="microrl %s" % version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, (module_name, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module_name)
-        module = importlib.import_module("microrl_host." + module_name)
-        module.add_arguments(p)
+        if name == command:
+            importlib.import_module("microrl_host." + module_name).add_arguments(p)
     return parser
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     module = importlib.import_module("microrl_host." + args._module)
     try:
         return module.run(args) or 0

@@ -16,7 +16,8 @@ import numpy as np
 
 from microrl_host.board.boards import load_profile, profile_names
 from microrl_host.mirror.config import TD3Config
-from microrl_host.mirror.train import SOLVED_RETURN, train
+from microrl_host.mirror.train import SOLVED_RETURN
+from microrl_host.progress import train_mirror
 from microrl_host.sim import board_time
 
 
@@ -26,7 +27,7 @@ def bench_profile(name, seeds, steps):
     runs = []
     for seed in seeds:
         fields = dict(profile.learner, total_steps=steps, eval_every=1000, seed=seed)
-        result = train(TD3Config.from_dict(fields), dtype=dtype)
+        result = train_mirror(TD3Config.from_dict(fields), dtype, "%s seed %d" % (name, seed))
         runs.append({"seed": seed, "steps": steps, "wall_s": round(result["wall_s"], 2),
                      "final_eval_return": round(result["final_eval_return"], 1),
                      "best_eval_return": round(max(r for _, r in result["eval_returns"]), 1),

@@ -15,7 +15,8 @@ import statistics
 import numpy as np
 
 from microrl_host.mirror.config import TD3Config
-from microrl_host.mirror.train import SOLVED_RETURN, train
+from microrl_host.mirror.train import SOLVED_RETURN
+from microrl_host.progress import train_mirror
 
 BENCH_DTYPE = np.float32  # float32 halves the matmul time; tests/test_mirror_td3.py bounds its error
 
@@ -25,10 +26,10 @@ def bench_config(seed, steps):
     return TD3Config(seed=seed, total_steps=steps, eval_every=1000, eval_episodes=10)
 
 
-def run_one(seed, steps, dtype=BENCH_DTYPE):
-    """One training run; returns (run, result): the run's description and its measured outcome."""
-    config = bench_config(seed, steps)
-    out = train(config, dtype)
+def run_one(seed, steps, dtype=BENCH_DTYPE, desc=None):
+    """One training run; returns (run, result): the run's description and its measured outcome.
+    ``desc``: show a progress bar with this name while it trains."""
+    out = train_mirror(bench_config(seed, steps), dtype, desc or "", enabled=desc is not None)
     run = {"seed": seed, "steps": steps}
     result = {
         "wall_s": round(out["wall_s"], 3),
@@ -43,26 +44,33 @@ def run_bench_learn(out_dir, seeds=(0, 1, 2, 3, 4), steps=10000, check_repeat=Tr
     """Train one run per seed, write learn.json and learn_curve.png, print and return the summary."""
     os.makedirs(out_dir, exist_ok=True)
     runs = []
-    for seed in seeds:
-        run, result = run_one(seed, steps)
+    for i, seed in enumerate(seeds):
+        run, result = run_one(seed, steps, desc=f"[{i + 1}/{len(seeds)}] seed {seed}")
         runs.append({**run, **result})
         print(f"seed {seed}: {result['wall_s']:.2f} s, eval return {result['eval_return']:.1f}, "
               f"first at -200: {result['first_step_at_minus_200']}", flush=True)
+    repeat = None
     if check_repeat and runs:
-        _, again = run_one(runs[0]["seed"], steps)
-        if again["eval_curve"] != runs[0]["eval_curve"]:
-            raise RuntimeError(f"seed {runs[0]['seed']} did not reproduce its evaluation curve: "
-                               f"{runs[0]['eval_curve']} then {again['eval_curve']}")
+        first = runs[0]
+        _, again = run_one(first["seed"], steps, desc=f"repeat check: seed {first['seed']} again")
+        repeat = {"seed": first["seed"], "wall_s": again["wall_s"],
+                  "reproduced": again["eval_curve"] == first["eval_curve"]}
+        if not repeat["reproduced"]:
+            raise RuntimeError(f"seed {first['seed']} did not reproduce its evaluation curve: "
+                               f"{first['eval_curve']} then {again['eval_curve']}")
+        print(f"repeat check: seed {first['seed']} again, {again['wall_s']:.2f} s, the same "
+              f"evaluation curve ({len(again['eval_curve'])} evaluations, exactly equal)",
+              flush=True)
     config = bench_config(seeds[0] if seeds else 0, steps).to_dict()
     config.pop("seed")
     config["dtype"] = np.dtype(BENCH_DTYPE).name
     config["seeds"] = list(seeds)
-    summary = _summary(runs)
+    report = {"config": config, "runs": runs, "summary": _summary(runs), "repeat_check": repeat}
     with open(os.path.join(out_dir, "learn.json"), "w") as f:
-        json.dump({"config": config, "runs": runs, "summary": summary}, f, indent=1)
+        json.dump(report, f, indent=1)
     _plot(runs, os.path.join(out_dir, "learn_curve.png"))
-    _print_table(runs, summary)
-    return {"config": config, "runs": runs, "summary": summary}
+    _print_table(runs, report["summary"])
+    return report
 
 
 def _summary(runs):
@@ -91,16 +99,14 @@ def _print_table(runs, summary):
 
 
 def _plot(runs, path):
-    import matplotlib
+    from microrl_host.sim.plots import mark_solved, pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in runs:
         steps, returns = zip(*r["eval_curve"]) if r["eval_curve"] else ((), ())
         ax.plot(steps, returns, marker="o", label=f"seed {r['seed']}")
-    ax.axhline(SOLVED_RETURN, color="k", linestyle="--", linewidth=1, label="-200")
+    mark_solved(ax)
     ax.set_xlabel("environment steps")
     ax.set_ylabel("mean return, 10 deterministic episodes")
     ax.set_title("TD3 host mirror on Pendulum-v1 (64x64, batch 100)")

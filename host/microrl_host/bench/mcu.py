@@ -27,7 +27,6 @@ model's calibration points into OUT/mcu_calibration.json and refits the model (s
 
 import json
 import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +41,7 @@ from microrl_host.board.qemu import (CORES as MACHINES_OF_CORES, QemuBoard, Qemu
                                      ticks_to_instructions)
 from microrl_host.board.transport import BoardError, LinkError, SerialTransport
 from microrl_host.mirror.config import TD3Config
+from microrl_host.progress import Progress, log as progress_log
 
 BACKENDS = ("pure", "ulab")
 NAMES = ("actor_forward", "env_step", "critic_update", "full_update", "trainer_step")
@@ -402,7 +402,7 @@ def add_arguments(parser):
 
 
 def _log(text):
-    print(text, file=sys.stderr, flush=True)
+    progress_log(text)  # above the bar of the jobs, when one is on the screen
 
 
 def _jobs(args):
@@ -441,12 +441,14 @@ def measure_all(jobs, args, on_result):
         return result
 
     lock = threading.Lock()  # results are written one at a time
+    bar = Progress(len(jobs), "bench-mcu", unit="job")
 
     def recorded(i, result):
         with lock:
             on_result(i, result)
+            bar.advance()
 
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+    with bar, ThreadPoolExecutor(max_workers=args.jobs) as pool:
         return list(pool.map(one, enumerate(jobs)))
 
 

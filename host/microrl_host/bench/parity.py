@@ -10,10 +10,11 @@ final return lies inside the reference's [min, max] over the seeds. Writes parit
 import json
 import os
 import statistics
+import sys
 
 from microrl_host.bench.learn import BENCH_DTYPE
 from microrl_host.mirror.config import TD3Config
-from microrl_host.mirror.train import train
+from microrl_host.progress import train_mirror
 
 VARIANTS = {
     "float replay, float actor, uniform": {},
@@ -24,12 +25,17 @@ VARIANTS = {
 }
 
 
-def run_variant(fields, seeds, steps, progress=print):
+def _log(text):
+    """Progress on stderr: stdout is the table, or the results with --json."""
+    print(text, file=sys.stderr, flush=True)
+
+
+def run_variant(fields, seeds, steps, progress=_log):
     runs = []
     for seed in seeds:
         config = TD3Config(seed=seed, total_steps=steps, eval_every=1000, eval_episodes=10,
                            **fields)
-        out = train(config, BENCH_DTYPE)
+        out = train_mirror(config, BENCH_DTYPE, "  seed %d" % seed)
         runs.append({"seed": seed, "final_eval_return": out["final_eval_return"],
                      "first_step_at_minus_200": out["first_step_at_minus_200"],
                      "wall_s": round(out["wall_s"], 2)})
@@ -85,7 +91,7 @@ def run(args):
         names = [names[0]] + [n for n in names[1:] if n in args.variant]
     results = []
     for name in names:
-        print(name, flush=True)
+        _log(name)
         runs = run_variant(VARIANTS[name], seeds, args.steps)
         results.append({"variant": name, "fields": VARIANTS[name], "runs": runs,
                         "summary": summarize(runs)})

@@ -27,7 +27,8 @@ import warnings
 import numpy as np
 
 from microrl_host.bench.learn import BENCH_DTYPE, bench_config
-from microrl_host.mirror.train import SOLVED_RETURN, train
+from microrl_host.mirror.train import SOLVED_RETURN
+from microrl_host.progress import train_mirror
 
 STEPS_PER_REPORT = 10000  # wall seconds are reported per this many environment steps
 PEER_MODULE = "microrl_peers"  # tinyrl's interface name: its build cache key
@@ -109,7 +110,7 @@ def run_mirror(seed, steps):
     """One mirror run of the bench-learn job: wall and CPU seconds, final return, curve."""
     config = bench_config(seed, steps)
     cpu_s = time.process_time()
-    out = train(config, BENCH_DTYPE)
+    out = train_mirror(config, BENCH_DTYPE, "mirror seed %d" % seed)
     cpu_s = time.process_time() - cpu_s
     return {"wall_s": round(out["wall_s"], 3), "cpu_s": round(cpu_s, 3),
             "eval_return": out["final_eval_return"], "eval_curve": out["eval_returns"],

@@ -32,6 +32,7 @@ from microrl_host.board.vboard import default_micropython
 from microrl_host.mirror.mlp import MLP
 from microrl_host.mirror.qactor import QActor
 from microrl_host.mirror.rng import Rng
+from microrl_host.progress import Progress
 from microrl_host.sim.export import ExportError, float_actions, load_actor, random_observations
 
 OBSERVATIONS = 10000
@@ -276,9 +277,11 @@ def run_bench_qactor(out_dir=None, micropython=None, weights=None, repeats=5, hi
         actors.append(("trained %s (%s)" % ("x".join(map(str, sizes[1:-1])), Path(weights).name),
                        sizes, params))
     rows = []
-    for name, sizes, params in actors:
-        rows.append(bench_actor(name, sizes, params, obs, repeats, micropython))
-        print(markdown(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
+    with Progress(len(actors), "bench-qactor", unit="actor") as bar:
+        for name, sizes, params in actors:
+            rows.append(bench_actor(name, sizes, params, obs, repeats, micropython))
+            bar.write(markdown(rows[-1:]).splitlines()[-1])
+            bar.advance()
     table = markdown(rows)
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)

@@ -10,6 +10,7 @@ chart show instructions.
 import csv
 import io
 import json
+import math
 import os
 from pathlib import Path
 
@@ -25,6 +26,28 @@ def write_atomic(path, text):
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def readable(value, unit="us"):
+    """A measurement for people: microseconds to three significant digits in the unit that suits
+    (``12.3 us``, ``850 ms``, ``1.01 s``); instructions, which a QEMU board counts exactly, in
+    full with thousands separators (``54,250,000``)."""
+    if value is None:
+        return "-"
+    if unit != "us":
+        return "{:,}".format(int(value))
+    for scale, name in ((1e6, "s"), (1e3, "ms"), (1.0, "us")):
+        if abs(value) >= scale:
+            break
+    return "%s %s" % (_three_digits(value / scale), name)
+
+
+def _three_digits(x):
+    """``x`` with three significant digits, never in exponent notation: 1.01, 850, 12.3, 1234."""
+    if x == 0 or not math.isfinite(x):
+        return "%g" % x
+    decimals = max(0, 2 - int(math.floor(math.log10(abs(x)))))
+    return "%.*f" % (decimals, x)
 
 
 def board_summary(board):
@@ -76,22 +99,26 @@ def to_markdown(doc):
     if doc.get("status") != "complete":
         lines += ["**Run %s**: %s" % (doc.get("status"), doc.get("error") or ""), ""]
     unit = _unit(doc)
-    lines += ["| benchmark | median {0} | min {0} | max {0} | heap bytes per run | repeat |"
-              .format(unit), "|---|---:|---:|---:|---:|---:|"]
-    fields = ("name", "median_" + unit, "min_" + unit, "max_" + unit, "alloc_bytes", "repeat")
+    header = "median | min | max" if unit == "us" else "median {0} | min {0} | max {0}".format(unit)
+    lines += ["| benchmark | %s | heap bytes per run | repeat |" % header,
+              "|---|---:|---:|---:|---:|---:|"]
     for r in doc["results"]:
-        cells = ["-" if r.get(k) is None else r.get(k) for k in fields]
-        if r.get("alloc_error"):
-            cells[4] = r["alloc_error"]
+        cells = [r["name"]] + [readable(r.get(k + "_" + unit), unit)
+                               for k in ("median", "min", "max")]
+        cells += [r.get("alloc_error") or _or_dash(r.get("alloc_bytes")), _or_dash(r.get("repeat"))]
         lines.append("| %s | %s | %s | %s | %s | %s |" % tuple(cells))
     return "\n".join(lines) + "\n"
 
 
+def _or_dash(value):
+    return "-" if value is None else value
+
+
 def chart(path, doc):
     """Median with min-max whiskers per benchmark, log scale (matplotlib, Agg backend)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from microrl_host.sim.plots import pyplot
+
+    plt = pyplot()
 
     unit = _unit(doc)
     results = doc["results"]
@@ -110,7 +137,8 @@ def chart(path, doc):
                                              board.get("version"), board.get("backend")),
                  fontsize=10)
     for y, (m, h) in enumerate(zip(median, high)):
-        ax.text((m + h) * 1.15, y, "%g %s" % (m, unit), va="center", fontsize=8)
+        ax.text((m + h) * 1.15, y, readable(m, unit) + ("" if unit == "us" else " " + unit),
+                va="center", fontsize=8)
     ax.set_xlim(right=max(m + h for m, h in zip(median, high)) * 4)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

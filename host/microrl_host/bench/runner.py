@@ -14,13 +14,15 @@ import sys
 import time
 from pathlib import Path
 
-from microrl_host.bench.report import ResultsWriter, board_summary
+from microrl_host.bench.report import ResultsWriter, board_summary, readable
 from microrl_host.board import deploy
+from microrl_host.board.boards import resolve_board
 from microrl_host.board.link import BoardLink
 from microrl_host.board.qemu import instructions_per_tick, machine_of
 from microrl_host.board.transport import (BoardReset, BoardTimeout, LinkError, SerialTransport,
                                           VirtualTransport)
-from microrl_host.board.vboard import VirtualBoard, VirtualBoardError, profile_or_defaults
+from microrl_host.board.vboard import VirtualBoard, VirtualBoardError
+from microrl_host.progress import Progress
 
 BENCHMARKS = ("actor_forward", "td3_update", "critic_update", "full_update", "trainer_step",
               "env_step", "replay_sample")
@@ -59,9 +61,14 @@ def run_suite(link, names, repeat, out_dir, board, label="board", on_result=None
             row = writer.add(result)
             if log is not None:
                 unit = "instructions" if per_tick else "us"
-                log("[%d/%d] %-14s median %s %s (min %s, max %s), %s heap bytes per run, %.1f s"
-                    % (i + 1, len(names), name, row["median_" + unit], unit, row["min_" + unit],
-                       row["max_" + unit], result["alloc_bytes"], time.monotonic() - started))
+                median, low, high = (readable(row[k + "_" + unit], unit)
+                                     for k in ("median", "min", "max"))
+                alloc = result["alloc_bytes"]
+                log("[%d/%d] %-14s median %s (min %s, max %s)%s, %s, %s"
+                    % (i + 1, len(names), name, median, low, high,
+                       "" if unit == "us" else " " + unit,
+                       "heap not measurable" if alloc is None else "%d heap bytes per run" % alloc,
+                       readable(1e6 * (time.monotonic() - started))))
             if on_result is not None:
                 on_result(result)
     except BoardReset as e:
@@ -82,6 +89,10 @@ def add_arguments(parser):
     where.add_argument("--port", default=None, help="serial port of a serving board")
     where.add_argument("--virtual", metavar="B", default=None,
                        help="start a virtual board with profile B, deploy to it and benchmark it")
+    parser.add_argument("--board", default=None,
+                        help="with --port: the board's profile, a name in boards/ or a .toml "
+                             "file, to name the results by (default: the profile the board says "
+                             "it was deployed with)")
     parser.add_argument("--micropython", default=None, help="interpreter of the virtual board")
     parser.add_argument("--mpy", action="store_true", help="deploy .mpy files (with --virtual)")
     parser.add_argument("--config", default=None,
@@ -89,7 +100,9 @@ def add_arguments(parser):
     parser.add_argument("--suite", default="all",
                         help="all, inference, learn, or benchmark names joined by commas")
     parser.add_argument("--repeat", type=int, default=20, help="runs per benchmark (default 20)")
-    parser.add_argument("--out", default=None, help="output directory (default bench/results/B)")
+    parser.add_argument("--out", default=None,
+                        help="output directory (default bench/results/PROFILE, the board's "
+                             "profile)")
     parser.add_argument("--timeout-s", type=float, default=60.0,
                         help="longest the board may stay silent, in seconds (default 60)")
     parser.add_argument("--json", action="store_true", help="print results.json to stdout")
@@ -103,15 +116,15 @@ def run(args):
     try:
         names = suite_names(args.suite)
         config = json.loads(args.config) if args.config else None
+        if args.board and args.virtual:
+            raise ValueError("--board goes with --port; --virtual B names the profile itself")
+        profile = resolve_board(args.virtual or args.board) if args.virtual or args.board else None
     except ValueError as e:
         _log("bench: %s" % e)
         return 1
-    label = args.virtual or (Path(args.port).name if args.port else "board")
-    out_dir = Path(args.out or Path("bench/results") / label)
-    board = None
+    board = out_dir = None  # out_dir is set once the suite starts writing results
     try:
         if args.virtual:
-            profile = profile_or_defaults(args.virtual)
             board = VirtualBoard.from_profile(profile, args.micropython).start()
             _log("virtual board %s on %s" % (profile.name, board.port))
             deploy.deploy(board.port, profile, compiled=args.mpy, config=config, log=_log)
@@ -122,15 +135,19 @@ def run(args):
             link.connect()
             link.reset(config=None if args.virtual else config)  # a fresh learner to measure
             hello = link.hello()
+            label = profile.name if profile else hello.get("board") or "board"
+            out_dir = Path(args.out or Path("bench/results") / label)
             _log("benchmarking %s: %s" % (label, board_summary(hello)))
-            doc = run_suite(link, names, args.repeat, out_dir, hello, label=label,
-                            timeout_s=args.timeout_s, log=_log)
-    except (BoardReset, BoardTimeout) as e:
-        _log("bench stopped: %s\nresults received before are in %s" % (e, out_dir / "results.json"))
-        return 2
+            with Progress(len(names), "bench %s" % label, unit="benchmark") as bar:
+                doc = run_suite(link, names, args.repeat, out_dir, hello, label=label,
+                                timeout_s=args.timeout_s, log=bar.write,
+                                on_result=lambda result: bar.advance())
     except (LinkError, deploy.DeployError, VirtualBoardError) as e:
-        _log("bench failed: %s" % e)
-        return 1
+        if out_dir is None:
+            _log("bench failed before any benchmark ran (nothing written): %s" % e)
+            return 1
+        _log("bench stopped: %s\nresults received before are in %s" % (e, out_dir / "results.json"))
+        return 2 if isinstance(e, (BoardReset, BoardTimeout)) else 1
     finally:
         if board is not None:
             board.stop()

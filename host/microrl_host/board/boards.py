@@ -1,10 +1,14 @@
 """Board profiles (boards/*.toml): heap, float precision, ulab, clock and the learner that fits."""
 
+import difflib
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 BOARDS_DIR = Path(__file__).resolve().parents[3] / "boards"
+_KIND_WORDS = {str: "a string", int: "an integer", bool: "true or false", list: "a list",
+               dict: "a table"}
 
 
 @dataclass
@@ -57,20 +61,79 @@ def profile_names():
     return sorted(p.stem for p in BOARDS_DIR.glob("*.toml"))
 
 
+# Fields of a profile file: (type, required). learner is checked by TD3Config.
+_FIELDS = {"name": (str, False), "description": (str, True), "heap_bytes": (int, True),
+           "float_bits": (int, True), "ulab": (bool, True), "clock_hz": (int, True),
+           "frozen": (bool, False), "core": (str, False), "qemu_core": (str, False),
+           "cpi": (list, False), "cpi_source": (str, False), "learner": (dict, False)}
+
+
+def resolve_board(name_or_path):
+    """The profile of ``--board X``: a name in boards/ (``rp2-pico``) or the path of a profile
+    file (``my-board.toml``, ``./boards/esp32.toml``). ValueError naming what is wrong: the unknown
+    board, or the file and the field at fault."""
+    text = str(name_or_path)
+    if os.sep in text or "/" in text or text.endswith(".toml"):
+        path = Path(text).expanduser()
+        if not path.is_file():
+            hint = ""
+            if path.suffix == ".toml" and (BOARDS_DIR / path.name).is_file():
+                hint = " (boards/ has one: --board %s)" % path.stem
+            raise ValueError("board profile file %s not found%s" % (text, hint))
+        return load_profile_file(path)
+    return load_profile(text)
+
+
 def load_profile(name):
-    """The profile named ``name``; ValueError listing the known boards when there is none."""
+    """The profile named ``name`` in boards/; ValueError listing the known boards when there is
+    none."""
     path = BOARDS_DIR / (name + ".toml")
     if not path.exists():
-        raise ValueError("unknown board %r; known boards: %s" % (name, ", ".join(profile_names())))
-    with open(path, "rb") as f:
-        data = tomllib.load(f)
+        raise ValueError("unknown board %r; known boards: %s (or give the path of a .toml profile "
+                         "file)" % (name, ", ".join(profile_names())))
+    return load_profile_file(path)
+
+
+def load_profile_file(path):
+    """The profile in the TOML file ``path``; ValueError naming the file and the field at fault."""
+    from microrl_host.mirror.config import TD3Config
+
+    path = Path(path)
+
+    def bad(text):
+        return ValueError("board profile %s: %s" % (path, text))
     try:
-        return Profile(name=data["name"], description=data["description"],
-                       heap_bytes=int(data["heap_bytes"]), float_bits=int(data["float_bits"]),
-                       ulab=bool(data["ulab"]), clock_hz=int(data["clock_hz"]),
-                       frozen=bool(data.get("frozen", False)),
-                       core=data.get("core", ""), qemu_core=data.get("qemu_core", ""),
-                       cpi=data.get("cpi"), cpi_source=data.get("cpi_source", ""),
-                       learner=dict(data.get("learner", {})))
-    except KeyError as e:
-        raise ValueError("board profile %s lacks the field %s" % (path.name, e)) from None
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise bad("not valid TOML: %s" % e) from None
+    except OSError as e:
+        raise bad("cannot read it: %s" % e.strerror) from None
+    for key, value in data.items():
+        if key not in _FIELDS:
+            close = difflib.get_close_matches(key, _FIELDS, n=1)
+            raise bad("unknown field %r %s" % (key, "(did you mean %r?)" % close[0] if close
+                                               else "(fields: %s)" % ", ".join(_FIELDS)))
+        kind = _FIELDS[key][0]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise bad("%s must be %s, got %r" % (key, _KIND_WORDS[kind], value))
+    missing = [key for key, (_, required) in _FIELDS.items() if required and key not in data]
+    if missing:
+        raise bad("lacks the field%s %s" % ("s" if len(missing) > 1 else "", ", ".join(missing)))
+    if data["heap_bytes"] <= 0:
+        raise bad("heap_bytes must be > 0, got %r" % data["heap_bytes"])
+    if data["float_bits"] not in (32, 64):
+        raise bad("float_bits must be 32 or 64, got %r" % data["float_bits"])
+    if data["clock_hz"] < 0:
+        raise bad("clock_hz must be >= 0, got %r" % data["clock_hz"])
+    learner = dict(data.get("learner", {}))
+    try:
+        TD3Config.from_dict(learner)
+    except ValueError as e:
+        raise bad("[learner]: %s" % e) from None
+    fields = {key: value for key, value in data.items() if key != "learner"}
+    fields.setdefault("name", path.stem)
+    try:
+        return Profile(learner=learner, **fields)
+    except ValueError as e:  # a timing field: the message names the profile and the field
+        raise ValueError("%s (in %s)" % (e, path)) from None

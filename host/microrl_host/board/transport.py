@@ -7,7 +7,8 @@
 The typed errors of the board link live here too, so that a caller imports one module to catch them:
 ``BoardError`` (the board answered with an error, carries its message and traceback),
 ``BoardTimeout`` (no answer within the timeout), ``BoardReset`` (the board is no longer running its
-serve loop: it restarted, fell back to its REPL, or its port went away).
+serve loop: it restarted, fell back to its REPL, or its port went away), ``PortUnavailable`` (the
+port could not be opened at all).
 """
 
 import time
@@ -43,6 +44,10 @@ class BoardTimeout(LinkError, TimeoutError):
 
 class BoardReset(LinkError):
     """The serve loop is gone: the board restarted, crashed to its REPL, or was unplugged."""
+
+
+class PortUnavailable(LinkError):
+    """The port cannot be opened: no such device, busy, or no permission."""
 
 
 class ProtocolViolation(LinkError):
@@ -93,7 +98,7 @@ class SerialTransport(Transport):
         try:
             ser.open()
         except serial.SerialException as e:
-            raise BoardReset("cannot open %s: %s" % (port, e)) from e
+            raise PortUnavailable("cannot open %s: %s" % (port, e)) from e
         self._serial = ser
 
     def write(self, data):
@@ -148,7 +153,7 @@ class VirtualTransport(SerialTransport):
         self.board = board
         try:
             super().__init__(board.port)
-        except BoardReset:
+        except PortUnavailable:
             if self._owns_board:
                 board.stop()
             raise

@@ -59,11 +59,49 @@ def default_micropython():
     return found
 
 
-def profile_or_defaults(name):
-    """The board profile ``name`` from boards/, or default settings when there is no such file."""
-    if name and (boards.BOARDS_DIR / (name + ".toml")).exists():
-        return boards.load_profile(name)
-    return boards.Profile(name=name or "default", description="defaults (no board profile)",
+def check_micropython(path, heap_bytes=DEFAULT_HEAP_BYTES, timeout_s=60.0):
+    """``sys.implementation.name`` (micropython, circuitpython) of the interpreter ``path`` (a
+    path or a command name) run with a heap of ``heap_bytes``; VirtualBoardError saying why it
+    cannot run a board otherwise."""
+    if not _is_positive_int(heap_bytes):
+        raise VirtualBoardError("the heap must be a positive number of bytes, got %r"
+                                % (heap_bytes,))
+    found = shutil.which(path)  # a command name or a path
+    if found is None or not os.path.isfile(found):
+        raise VirtualBoardError("micropython interpreter %s is not an executable file" % path)
+    cmd = [found, "-X", "heapsize=%d" % heap_bytes, "-c",
+           "import sys; print(sys.implementation.name)"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    except OSError as e:
+        raise VirtualBoardError("cannot run %s: %s" % (path, e.strerror or e)) from None
+    except subprocess.TimeoutExpired:
+        raise VirtualBoardError("%s did not finish `print(sys.implementation.name)` within %.0f s"
+                                % (path, timeout_s)) from None
+    words = proc.stdout.split()
+    if proc.returncode != 0 or not words:
+        raise VirtualBoardError("%s does not run as MicroPython with a heap of %d bytes (exit %d, "
+                                "%s)" % (path, heap_bytes, proc.returncode,
+                                         output_tail(proc.stdout + proc.stderr)))
+    return words[-1]
+
+
+def output_tail(text, keep=2000):
+    """The end of a process's output for an error message, or "no output"."""
+    text = text.strip()
+    return ("output: " + text[-keep:]) if text else "no output"
+
+
+def _is_positive_int(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def profile_or_defaults(name_or_path):
+    """The board profile ``name_or_path`` (see boards.resolve_board: ValueError when there is no
+    such board), or default settings when it is None."""
+    if name_or_path is not None:
+        return boards.resolve_board(name_or_path)
+    return boards.Profile(name="default", description="defaults (no board profile)",
                           heap_bytes=DEFAULT_HEAP_BYTES, float_bits=64, ulab=False, clock_hz=0)
 
 
@@ -89,7 +127,7 @@ class VirtualBoard:
 
     def __init__(self, heap_bytes=DEFAULT_HEAP_BYTES, micropython=None, flash_dir=None,
                  float_bits=None, name="virtual"):
-        self.heap_bytes = int(heap_bytes)
+        self.heap_bytes = heap_bytes
         self.micropython = micropython or default_micropython()
         self.float_bits = float_bits
         self.name = name
@@ -120,8 +158,9 @@ class VirtualBoard:
         return proc.pid if proc is not None else None
 
     def start(self):
-        if not os.access(self.micropython, os.X_OK):
-            raise VirtualBoardError("micropython interpreter %s is not executable" % self.micropython)
+        """Power the board on; VirtualBoardError when its interpreter cannot run with its heap
+        (a board that cannot boot would power on again forever)."""
+        check_micropython(self.micropython, self.heap_bytes)
         if self._flash_arg is None:
             self.flash_dir = tempfile.mkdtemp(prefix="microrl-flash-")
         else:
@@ -240,8 +279,9 @@ def _interrupt(signum, frame):
 
 def add_arguments(parser):
     parser.add_argument("--board", default=None,
-                        help="board profile in boards/ (default unix; with --qemu, the learner the "
-                             "serve loop builds, default the config's defaults)")
+                        help="board profile: a name in boards/ or a .toml file (default unix; "
+                             "with --qemu, the learner the serve loop builds, default the "
+                             "config's defaults)")
     parser.add_argument("--micropython", default=None, help="unix micropython interpreter to run")
     parser.add_argument("--heap-bytes", type=int, default=None,
                         help="heap size instead of the profile's (objects on the 64-bit unix port "
@@ -279,7 +319,7 @@ def _run_qemu(args):
     settings = {}
     if args.board:
         try:
-            profile = boards.load_profile(args.board)
+            profile = boards.resolve_board(args.board)
         except ValueError as e:
             return _fail(e)
         settings = {"board": profile.name, "config": dict(profile.learner)}
@@ -318,13 +358,15 @@ def _run_qemu(args):
 def run(args):
     if args.qemu or args.firmware:
         return _run_qemu(args)
+    if args.heap_bytes is not None and args.heap_bytes <= 0:
+        return _fail("--heap-bytes must be a positive number of bytes, got %d" % args.heap_bytes)
     try:
         profile = profile_or_defaults(args.board or "unix")
         board = VirtualBoard.from_profile(profile, args.micropython, args.flash)
-        if args.heap_bytes:
+        if args.heap_bytes is not None:
             board.heap_bytes = args.heap_bytes
         board.start()
-    except VirtualBoardError as e:
+    except (ValueError, VirtualBoardError) as e:
         return _fail(e)
     signal.signal(signal.SIGTERM, _interrupt)
     try:

@@ -46,12 +46,22 @@ class TD3Config:
     per_eps: float = 1e-3  # added to |TD error| so that no priority is zero
 
     def __post_init__(self):
-        self.actor_hidden = tuple(self.actor_hidden)
-        self.critic_hidden = tuple(self.critic_hidden)
+        for name in ("actor_hidden", "critic_hidden"):
+            widths = getattr(self, name)
+            if not isinstance(widths, (list, tuple)):
+                raise ValueError(f"{name} must be a non-empty list of positive ints, "
+                                 f"got {widths!r}")
+            setattr(self, name, tuple(widths))
         self.validate()
 
     def validate(self):
         """Raise ValueError naming the first field whose value is impossible."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type is float and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+                raise ValueError(f"{f.name} must be a number, got {value!r}")
+            if f.type is str and not isinstance(value, str):
+                raise ValueError(f"{f.name} must be a string, got {value!r}")
         for name in ("actor_hidden", "critic_hidden"):
             widths = getattr(self, name)
             if len(widths) == 0 or any(not _is_int(w) or w <= 0 for w in widths):

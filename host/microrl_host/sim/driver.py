@@ -34,8 +34,11 @@ peak = live_bytes()
 emit({"event": "built", "backend": backend.NAME, "float_bits": backend.FLOAT_BITS,
       "store_bits": backend.STORE_BITS, "heap_bytes": peak})
 stop_at = spec.get("steps", config.total_steps)
+progress_every = spec.get("progress_every", 0)
 while trainer.steps < stop_at:
     finished = trainer.step()
+    if progress_every and trainer.steps % progress_every == 0:
+        emit({"event": "step", "step": trainer.steps})
     if finished is not None:
         used = live_bytes()
         if used is not None and used > peak:

@@ -1,24 +1,41 @@
-"""Pictures of a run: the learning curve and the learned swing-up (angle over time and poses)."""
+"""Pictures of a run: the learning curve and the learned swing-up (angle over time and poses).
+
+matplotlib is imported when a picture is drawn, not with this module: the CLI imports every
+command's module to build its help, and matplotlib alone takes seconds to import.
+"""
 
 import math
 
-import matplotlib
+from microrl_host.mirror.train import SOLVED_RETURN
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+SOLVED_LABEL = "%g: swing-up solved" % SOLVED_RETURN  # what the dashed line in every curve means
 
-SOLVED_RETURN = -200.0
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (files only, no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def mark_solved(ax):
+    """The dashed line at the return counted as solved, labelled for the legend."""
+    ax.axhline(SOLVED_RETURN, color="gray", ls="--", lw=1, label=SOLVED_LABEL)
 
 
 def plot_curve(path, episode_steps, episode_returns, eval_returns, title):
     """Episode returns (thin) and deterministic evaluation returns (markers) against steps."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     steps = [(i + 1) * episode_steps for i in range(len(episode_returns))]
     ax.plot(steps, episode_returns, lw=1, alpha=0.6, label="training episode return")
     if eval_returns:
         ax.plot([s for s, _ in eval_returns], [r for _, r in eval_returns], "o-",
                 label="evaluation (mean of deterministic episodes)")
-    ax.axhline(SOLVED_RETURN, color="gray", ls="--", lw=1, label="-200")
+    mark_solved(ax)
     ax.set_xlabel("environment steps")
     ax.set_ylabel("return")
     ax.set_title(title)
@@ -28,21 +45,49 @@ def plot_curve(path, episode_steps, episode_returns, eval_returns, title):
     plt.close(fig)
 
 
+def angle_line(angles_rad, dt_s):
+    """(times in s, angles from upright in degrees in [-180, 180)) for a line plot, with a NaN
+    point where the angle wraps around (the pendulum swings through hanging straight down), so that
+    the line breaks there instead of jumping across the whole axis."""
+    times, degrees = [], []
+    for i, a in enumerate(angles_rad):
+        deg = math.degrees(((a + math.pi) % (2 * math.pi)) - math.pi)
+        if degrees and abs(deg - degrees[-1]) > 180.0:
+            times.append(i * dt_s)
+            degrees.append(math.nan)
+        times.append(i * dt_s)
+        degrees.append(deg)
+    return times, degrees
+
+
 def plot_swingup(path, angles_rad, torques_nm, dt_s, title, poses=12):
-    """Angle from upright and torque over time, above a strip of pendulum poses."""
-    fig = plt.figure(figsize=(9, 5))
-    grid = fig.add_gridspec(2, 1, height_ratios=[2, 1])
+    """Write swingup_figure(...) to ``path``."""
+    fig = swingup_figure(angles_rad, torques_nm, dt_s, title, poses)
+    fig.savefig(path, dpi=100)
+    pyplot().close(fig)
+
+
+def swingup_figure(angles_rad, torques_nm, dt_s, title, poses=12):
+    """Angle from upright and torque over time, each on its own axis with its unit, above a strip
+    of pendulum poses."""
+    plt = pyplot()
+    fig = plt.figure(figsize=(9, 6.5))
+    grid = fig.add_gridspec(3, 1, height_ratios=[2, 1.2, 1.3])
     ax = fig.add_subplot(grid[0])
-    t = [i * dt_s for i in range(len(angles_rad))]
-    upright = [((a + math.pi) % (2 * math.pi)) - math.pi for a in angles_rad]
-    ax.plot(t, [math.degrees(a) for a in upright], label="angle from upright (deg)")
-    ax.plot(t[:-1], [20 * u for u in torques_nm], lw=1, alpha=0.7, label="torque x 20 (N m)")
+    ax.plot(*angle_line(angles_rad, dt_s), color="tab:blue")
     ax.axhline(0, color="gray", lw=0.8)
-    ax.set_xlabel("time (s)")
-    ax.set_ylim(-200, 200)
+    ax.set_ylabel("angle from upright (deg)")
+    ax.set_ylim(-180, 180)
+    ax.set_yticks([-180, -90, 0, 90, 180])
     ax.set_title(title)
-    ax.legend(loc="upper right", fontsize=8)
-    strip = fig.add_subplot(grid[1])
+    ax.tick_params(labelbottom=False)
+    torque = fig.add_subplot(grid[1], sharex=ax)
+    torque.step([i * dt_s for i in range(len(torques_nm))], torques_nm, where="post", lw=1,
+                color="tab:orange")
+    torque.axhline(0, color="gray", lw=0.8)
+    torque.set_ylabel("torque (N m)")
+    torque.set_xlabel("time (s)")
+    strip = fig.add_subplot(grid[2])
     strip.set_aspect("equal")
     strip.axis("off")
     picks = [round(i * (len(angles_rad) - 1) / (poses - 1)) for i in range(poses)]
@@ -56,5 +101,4 @@ def plot_swingup(path, angles_rad, torques_nm, dt_s, title, poses=12):
     strip.set_xlim(-1.3, (poses - 1) * 2.6 + 1.3)
     strip.set_ylim(-1.6, 1.2)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig

@@ -17,10 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from microrl_host.board import mpy
-from microrl_host.board.boards import load_profile
-from microrl_host.board.vboard import VirtualBoardError, default_micropython
+from microrl_host.board.boards import resolve_board
+from microrl_host.board.vboard import (VirtualBoardError, check_micropython, default_micropython,
+                                      output_tail)
 from microrl_host.mirror.config import TD3Config
 from microrl_host.mirror.pendulum import DT_S, MAX_TORQUE_NM, Pendulum
+from microrl_host.progress import Progress
 from microrl_host.sim import board_time, export, footprint, plots
 
 DEVICE_DIR = Path(__file__).resolve().parents[3] / "device"
@@ -28,6 +30,9 @@ DRIVER = Path(__file__).resolve().parent / "driver.py"
 SHOW_START = (math.pi, 0.0)  # the swing-up picture starts hanging straight down, at rest
 # Measured on one desktop CPU, ms per training step at 32x32, batch 32: pure-Python 66, ulab 3.8.
 FALLBACK_SLOWDOWN = "about 17x (32x32 networks) to 37x (64x64) slower than ulab per update"
+# Steps between the MicroPython driver's progress lines: a small board's pure-Python update takes
+# up to a tenth of a second, an episode (200 steps) a minute or more.
+PROGRESS_EVERY_STEPS = 10
 
 
 class SimError(Exception):
@@ -55,44 +60,11 @@ def build_config(profile, steps=None, seed=None, overrides=()):
         raise SimError("bad config: %s" % e) from None
 
 
-class Progress:
-    """One status line on stderr: rewritten in place on a terminal, a line per eval otherwise."""
-
-    def __init__(self, total_steps, enabled=True):
-        self.total = total_steps
-        self.tty = sys.stderr.isatty()
-        self.enabled = enabled
-        self.last_episode = None
-        self.last_eval = None
-
-    def update(self, step, episode_return=None, eval_return=None):
-        if episode_return is not None:
-            self.last_episode = episode_return
-        if eval_return is not None:
-            self.last_eval = eval_return
-        if not self.enabled or not (self.tty or eval_return is not None):
-            return
-        filled = int(30 * step / self.total)
-        line = "[%s%s] %6d/%d steps" % ("#" * filled, "." * (30 - filled), step, self.total)
-        if self.last_episode is not None:
-            line += "  episode %8.1f" % self.last_episode
-        if self.last_eval is not None:
-            line += "  eval %8.1f" % self.last_eval
-        sys.stderr.write(("\r" + line) if self.tty else (line + "\n"))
-        sys.stderr.flush()
-
-    def close(self):
-        if self.enabled and self.tty:
-            sys.stderr.write("\n")
-
-
 def run_numpy(config, profile, progress):
     from microrl_host.mirror.train import train
 
     dtype = np.float32 if profile.float_bits == 32 else np.float64
-    result = train(config, dtype=dtype,
-                   on_episode=lambda i, r: progress.update((i + 1) * config.episode_steps, r),
-                   on_eval=lambda s, r: progress.update(s, eval_return=r))
+    result = train(config, dtype=dtype, **progress.mirror_callbacks(config.episode_steps))
     agent = result["agent"]
     obs_row = np.zeros((1, 3), dtype)
     env = Pendulum()
@@ -111,17 +83,15 @@ def run_numpy(config, profile, progress):
             "engine_info": {"dtype": np.dtype(dtype).name}, "actor": agent.actor.get_weights()}
 
 
-def find_micropython(path):
-    """The interpreter to run: --micropython PATH, else the virtual board's default one."""
-    if path:
-        resolved = shutil.which(path) or (path if os.path.isfile(path) else None)
-        if not resolved:
-            raise SimError("MicroPython interpreter not found: %s" % path)
-        return resolved
+def find_micropython(path, heap_bytes):
+    """The interpreter to run, checked to start with ``heap_bytes``: --micropython PATH, else the
+    virtual board's default one."""
     try:
-        return default_micropython()
+        chosen = path or default_micropython()
+        check_micropython(chosen, heap_bytes)
     except VirtualBoardError as e:
         raise SimError(str(e)) from None
+    return shutil.which(chosen)
 
 
 def has_ulab(micropython):
@@ -154,8 +124,8 @@ def code_heap_bytes(micropython, package_dir, config, env):
     proc = subprocess.run([micropython, "-X", "heapsize=8M", "-c", script], capture_output=True,
                           text=True, timeout=120, env=env)
     if proc.returncode != 0:
-        raise SimError("could not measure the package's code in %s: %s"
-                       % (micropython, (proc.stdout + proc.stderr).strip()[-400:]))
+        raise SimError("could not measure the package's code in %s (%s)"
+                       % (micropython, output_tail(proc.stdout + proc.stderr, 400)))
     return int(proc.stdout.split()[-1])
 
 
@@ -165,13 +135,14 @@ def run_micropython(config, profile, progress, micropython, steps, out_dir):
     env.pop("MICRORL_BACKEND", None)
     if not ulab:
         if profile.ulab:
-            print("warning: %s has no ulab: using the pure-Python fallback, %s"
-                  % (micropython, FALLBACK_SLOWDOWN), file=sys.stderr)
+            progress.write("warning: %s has no ulab: using the pure-Python fallback, %s"
+                           % (micropython, FALLBACK_SLOWDOWN))
         env["MICRORL_FLOAT_BITS"] = str(profile.float_bits)
         # The float kernels, which the mirror and the heap model follow (the interpreter would
         # pick the viper backend, whose products are int16: bench and bench-mcu measure that).
         env["MICRORL_BACKEND"] = "python"
-    spec = {"config": config_dict(config), "steps": steps, "show_start": list(SHOW_START)}
+    spec = {"config": config_dict(config), "steps": steps, "show_start": list(SHOW_START),
+            "progress_every": PROGRESS_EVERY_STEPS}
     spec_path = out_dir / "spec.json"
     spec_path.write_text(json.dumps(spec))
     # Run precompiled bytecode, as a deployed board does (`deploy --mpy` or frozen firmware):
@@ -201,6 +172,8 @@ def run_micropython(config, profile, progress, micropython, steps, out_dir):
                                       "backend": event["backend"],
                                       "store_bits": event["store_bits"]}
                 out["heap_peak_bytes"] = event["heap_bytes"]
+            elif kind == "step":
+                progress.update(event["step"])
             elif kind == "episode":
                 out["episode_returns"].append(event["return"])
                 progress.update(event["step"], event["return"])
@@ -220,8 +193,8 @@ def run_micropython(config, profile, progress, micropython, steps, out_dir):
                 done = True
         other_lines.append(proc.stderr.read())
     if proc.returncode != 0 or not done:
-        raise SimError("MicroPython run failed (exit %s):\n%s"
-                       % (proc.returncode, "".join(other_lines).strip()[-2000:]))
+        raise SimError("MicroPython run failed (exit %s, %s)"
+                       % (proc.returncode, output_tail("".join(other_lines))))
     return out
 
 
@@ -233,25 +206,24 @@ def config_dict(config):
 def simulate(board="unix", engine="numpy", micropython=None, steps=None, seed=None,
              out_dir="runs/sim", overrides=(), show_progress=True):
     """Run one simulation and write its files; returns the run.json object."""
-    profile = load_profile(board)
+    profile = resolve_board(board)
     config = build_config(profile, steps, seed, overrides)
     footprint.check_fits(config, profile.float_bits, profile.heap_bytes, profile.name,
                          profile.frozen)
     if engine not in ("numpy", "micropython"):
         raise SimError("engine must be numpy or micropython, got %r" % engine)
-    interpreter = find_micropython(micropython) if engine == "micropython" else None
+    interpreter = (find_micropython(micropython, profile.heap_bytes) if engine == "micropython"
+                   else None)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    progress = Progress(config.total_steps, show_progress)
     start_s = time.perf_counter()
-    try:
+    with Progress(config.total_steps, "sim %s, %s" % (profile.name, engine),
+                  show_progress) as progress:
         if engine == "numpy":
             res = run_numpy(config, profile, progress)
         else:
             res = run_micropython(config, profile, progress, interpreter, config.total_steps,
                                   out_dir)
-    finally:
-        progress.close()
     wall_s = time.perf_counter() - start_s
     final = res["eval_returns"][-1][1] if res["eval_returns"] else None
     run = {
@@ -289,7 +261,8 @@ def simulate(board="unix", engine="numpy", micropython=None, steps=None, seed=No
 
 
 def add_arguments(parser):
-    parser.add_argument("--board", default="unix", help="board profile in boards/ (default unix)")
+    parser.add_argument("--board", default="unix",
+                        help="board profile: a name in boards/ or a .toml file (default unix)")
     parser.add_argument("--engine", default="numpy", choices=("numpy", "micropython"))
     parser.add_argument("--micropython", default=None, metavar="PATH",
                         help="MicroPython binary for --engine micropython, e.g. one with ulab")
@@ -326,7 +299,7 @@ def run(args):
                   % (result["heap_peak_bytes"], result["heap_profile_bytes"]))
     print("evaluation return (mean of %d deterministic episodes): %.1f"
           % (result["config"]["eval_episodes"], result["final_eval_return"]))
-    for line in board_time.lines(load_profile(result["board"]), result["board_time"]):
+    for line in board_time.lines(resolve_board(args.board), result["board_time"]):
         print(line)
     for name, path in result["files"].items():
         print("wrote %s" % path)
