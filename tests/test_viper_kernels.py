@@ -227,3 +227,20 @@ import microrl.backend
                  'sys.modules["numpy"] = None')], capture_output=True, text=True, env=env,
         timeout=60)
     assert fallback.stdout.startswith("python | no ulab, and this firmware has no native emitter")
+
+
+def test_bench_parity_trains_the_int16_products_on_a_board_learner(tmp_path, capsys):
+    from microrl_host.cli import main
+
+    out = tmp_path / "parity"
+    code = main(["bench-parity", "--board", "rp2-pico", "--seeds", "1", "--steps", "1200",
+                 "--variant", "int16 products (viper backend)", "--out", str(out)])
+    assert code == 0
+    doc = json.loads((out / "parity.json").read_text())
+    reference, viper = doc["results"]
+    assert viper["fields"] == {"products": "int16"}
+    assert reference["runs"][0]["final_eval_return"] != viper["runs"][0]["final_eval_return"]
+    assert (out / "parity.md").read_text().startswith(
+        "Mirror, rp2-pico learner (12x12, batch 16), float32, 1200 steps")
+    assert main(["bench-parity", "--board", "rp2-picoo", "--out", str(out)]) == 2
+    assert "unknown board 'rp2-picoo'" in capsys.readouterr().err

@@ -68,9 +68,10 @@ def log(text):
     tqdm.write(text, file=sys.stderr)
 
 
-def train_mirror(config, dtype, desc, enabled=True):
-    """mirror.train.train(config, dtype) under a progress bar named ``desc``."""
+def train_mirror(config, dtype, desc, enabled=True, products="float"):
+    """mirror.train.train(config, dtype, products=...) under a progress bar named ``desc``."""
     from microrl_host.mirror.train import train
 
     with Progress(config.total_steps, desc, enabled) as bar:
-        return train(config, dtype, **bar.mirror_callbacks(config.episode_steps))
+        return train(config, dtype, products=products,
+                     **bar.mirror_callbacks(config.episode_steps))

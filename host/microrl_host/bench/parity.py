@@ -1,8 +1,9 @@
 """Learning parity of the memory and speed options on the mirror: each against plain TD3.
 
 Variants: the float replay buffer (the reference), compressed replay, the int8 acting actor,
-prioritized replay, and Adam with int16 moments; each trains the bench-learn settings (64x64, batch 100, float32) on the same
-seeds. For each: the final evaluation return's mean, standard deviation, min and max over seeds, and
+prioritized replay, Adam with int16 moments, and the viper backend's int16-code products; each
+trains the bench-learn settings (64x64, batch 100, float32), or with ``--board`` that board
+profile's learner, on the same seeds. For each: the final evaluation return's mean, standard deviation, min and max over seeds, and
 the median first step at which an evaluation reached -200. A variant is "within spread" when its mean
 final return lies inside the reference's [min, max] over the seeds. Writes parity.json and parity.md.
 """
@@ -22,6 +23,7 @@ VARIANTS = {
     "int8 acting actor": {"act_int8": True},
     "prioritized replay (K=4)": {"prioritized": True},
     "int16 Adam state": {"adam_state": "int16"},
+    "int16 products (viper backend)": {"products": "int16"},
 }
 
 
@@ -30,12 +32,18 @@ def _log(text):
     print(text, file=sys.stderr, flush=True)
 
 
-def run_variant(fields, seeds, steps, progress=_log):
+def run_variant(fields, seeds, steps, progress=_log, base=None):
+    """Each seed's run of the variant ``fields`` (TD3Config fields, and ``products`` for the
+    mirror) over the learner ``base`` (TD3Config fields; None: bench-learn's)."""
     runs = []
+    fields = dict(fields)
+    products = fields.pop("products", "float")
     for seed in seeds:
-        config = TD3Config(seed=seed, total_steps=steps, eval_every=1000, eval_episodes=10,
-                           **fields)
-        out = train_mirror(config, BENCH_DTYPE, "  seed %d" % seed)
+        settings = dict(base or {}, seed=seed, total_steps=steps, eval_every=1000,
+                        eval_episodes=10)
+        settings.update(fields)
+        config = TD3Config(**settings)
+        out = train_mirror(config, BENCH_DTYPE, "  seed %d" % seed, products=products)
         runs.append({"seed": seed, "final_eval_return": out["final_eval_return"],
                      "first_step_at_minus_200": out["first_step_at_minus_200"],
                      "wall_s": round(out["wall_s"], 2)})
@@ -59,9 +67,9 @@ def summarize(runs):
     }
 
 
-def markdown(results, seeds, steps):
+def markdown(results, seeds, steps, learner="64x64, batch 100"):
     ref = results[0]["summary"]
-    lines = ["Mirror, 64x64, batch 100, float32, %d steps, seeds %s." % (steps, list(seeds)), "",
+    lines = ["Mirror, %s, float32, %d steps, seeds %s." % (learner, steps, list(seeds)), "",
              "| variant | final return mean | std | min .. max | reached -200 | "
              "median first step at -200 | within reference spread | median wall s |",
              "|---|---|---|---|---|---|---|---|"]
@@ -80,6 +88,9 @@ def add_arguments(parser):
     parser.add_argument("--steps", type=int, default=10000)
     parser.add_argument("--variant", action="append", choices=list(VARIANTS),
                         help="run only these variants (the reference always runs)")
+    parser.add_argument("--board", default=None,
+                        help="train this profile's learner (a name in boards/ or a .toml file) "
+                             "instead of bench-learn's 64x64, batch 100")
     parser.add_argument("--out", default="runs/bench-parity")
     parser.add_argument("--json", action="store_true", help="print parity.json on stdout")
 
@@ -89,14 +100,27 @@ def run(args):
     names = list(VARIANTS)
     if args.variant:
         names = [names[0]] + [n for n in names[1:] if n in args.variant]
+    base, learner = None, "64x64, batch 100"
+    if args.board:
+        from microrl_host.board.boards import resolve_board
+
+        try:
+            profile = resolve_board(args.board)
+        except ValueError as e:
+            print("microrl bench-parity: %s" % e, file=sys.stderr)
+            return 2
+        base = {k: v for k, v in profile.learner.items() if k != "total_steps"}
+        learner = "%s learner (%s, batch %d)" % (
+            profile.name, "x".join(map(str, base.get("critic_hidden", ()))),
+            base.get("batch_size", 0))
     results = []
     for name in names:
         _log(name)
-        runs = run_variant(VARIANTS[name], seeds, args.steps)
+        runs = run_variant(VARIANTS[name], seeds, args.steps, base=base)
         results.append({"variant": name, "fields": VARIANTS[name], "runs": runs,
                         "summary": summarize(runs)})
     os.makedirs(args.out, exist_ok=True)
-    table = markdown(results, seeds, args.steps)
+    table = markdown(results, seeds, args.steps, learner)
     with open(os.path.join(args.out, "parity.json"), "w") as f:
         json.dump({"steps": args.steps, "seeds": list(seeds), "results": results}, f, indent=1)
     with open(os.path.join(args.out, "parity.md"), "w") as f:
