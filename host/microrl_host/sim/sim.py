@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -143,16 +144,30 @@ def run_micropython(config, profile, progress, micropython, steps, out_dir):
         env["MICRORL_BACKEND"] = "python"
     spec = {"config": config_dict(config), "steps": steps, "show_start": list(SHOW_START),
             "progress_every": PROGRESS_EVERY_STEPS}
-    spec_path = out_dir / "spec.json"
+    # The run's files sit in a short temporary directory: every module keeps its path in the heap
+    # (a board's are /lib/microrl/...), and a long output path cost the smallest profiles their
+    # margin.
+    work = Path(tempfile.mkdtemp(prefix="mrl"))
+    try:
+        return _run_in(work, spec, config, profile, progress, micropython, env, ulab)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_in(work, spec, config, profile, progress, micropython, env, ulab):
+    """run_micropython's run, its files in ``work``."""
+    spec_path = work / "s.json"
     spec_path.write_text(json.dumps(spec))
+    driver = work / "d.py"
+    shutil.copyfile(DRIVER, driver)
     # Run precompiled bytecode, as a deployed board does (`deploy --mpy` or frozen firmware):
     # compiling .py on the target would take heap the learner needs.
-    package_dir = out_dir / "device_mpy"
+    package_dir = work / "m"
     mpy.compile_package(package_dir)
     # A profile whose firmware has microrl frozen in keeps the code out of the heap: this port
     # gets the board's heap plus what the code takes here, so that the learner has the board's.
     code = code_heap_bytes(micropython, package_dir, config, env) if profile.frozen else 0
-    cmd = [micropython, "-X", "heapsize=%d" % (profile.heap_bytes + code), str(DRIVER),
+    cmd = [micropython, "-X", "heapsize=%d" % (profile.heap_bytes + code), str(driver),
            str(package_dir), str(spec_path)]
     out = {"episode_returns": [], "eval_returns": [], "heap_peak_bytes": None, "angles": [],
            "torques": [], "actor": [], "heap_code_bytes": code}
