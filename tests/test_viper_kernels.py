@@ -244,3 +244,15 @@ def test_bench_parity_trains_the_int16_products_on_a_board_learner(tmp_path, cap
         "Mirror, rp2-pico learner (12x12, batch 16), float32, 1200 steps")
     assert main(["bench-parity", "--board", "rp2-picoo", "--out", str(out)]) == 2
     assert "unknown board 'rp2-picoo'" in capsys.readouterr().err
+
+
+def test_options_train_on_viper_as_on_the_mirror_integer_path():
+    """Compressed replay and the int8 acting actor on the viper backend: the run equals the
+    mirror's integer path (the int8 actor once failed to build on this backend)."""
+    config = dict(actor_hidden=[8, 8], critic_hidden=[8, 8], batch_size=8, buffer_capacity=600,
+                  learning_starts=100, total_steps=600, episode_steps=100, eval_every=300,
+                  eval_episodes=1, seed=5, replay="compressed", act_int8=True)
+    out = run_device(TRAIN_SCRIPT % (config,), backend="viper", timeout_s=120)
+    mirror = train(TD3Config(**config), dtype=np.float64, products="int16")
+    assert len(out["episode_returns"]) == 6
+    np.testing.assert_allclose(out["episode_returns"], mirror["episode_returns"], atol=1e-9, rtol=0)

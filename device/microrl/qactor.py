@@ -166,12 +166,12 @@ class QActor:
         self._xq = _int_list(width)
         self._acc = _int_list(width)
         self._h = _floats(width)
-        self._nd = NAME != "python"
+        self._nd = _np is not None  # array backends; python and viper store arrays
         self._xq_row = _np.zeros((1, sizes[0])) if self._nd else None
         self.layers = []
         for k in range(len(sizes) - 1):
             n_in, n_out = sizes[k], sizes[k + 1]
-            if NAME == "python":
+            if not self._nd:
                 w = array("b", bytes(n_in * n_out))
                 b = _floats(n_out)
             elif NAME == "ulab":
