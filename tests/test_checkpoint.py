@@ -1,0 +1,177 @@
+"""Checkpoints and resume under `micropython`: a resumed run ends bit for bit where the
+uninterrupted run ends, also when the interpreter is killed at random moments while it writes
+checkpoints; a corrupted slot is skipped and reported; resuming without a checkpoint is an error."""
+
+import json
+import os
+import random
+import subprocess
+import time
+
+import pytest
+
+from devicerun import DEVICE_DIR, micropython_path, run_device
+from microrl_host.board.boards import load_profile
+
+# Small and fast: a run of 120 steps takes about 0.1 s on the desktop interpreter.
+TINY = {"actor_hidden": [8], "critic_hidden": [8], "batch_size": 8, "buffer_capacity": 64,
+        "learning_starts": 10, "episode_steps": 25, "eval_every": 0, "eval_episodes": 1,
+        "total_steps": 120, "seed": 5}
+# Every piece of state a checkpoint holds: compressed replay, the sum tree, int16 Adam, int8 actor.
+EVERYTHING = dict(TINY, replay="compressed", prioritized=True, adam_state="int16", act_int8=True,
+                  micro_batch=3)
+
+# Trains ``config`` in ``cwd`` (resuming first when ``resume``), then dumps the whole state with
+# replay into final0.bin (afresh: seq 1) and prints the actor's and critics' weight bytes.
+RUN = """
+import os
+os.chdir(%r)
+from microrl.checkpoint import Checkpointer
+from microrl.config import TD3Config
+from microrl.train import Trainer, train
+from microrl import weights
+c = TD3Config(**%r)
+t = Trainer(c)
+info = t.resume() if %r else None
+train(c, trainer=t)
+for name in ("final0.bin", "final1.bin"):
+    try:
+        os.remove(name)
+    except OSError:
+        pass
+final = Checkpointer(t, replay=True, paths=("final0.bin", "final1.bin"))
+final.save()
+a = t.agent
+print(json.dumps({"info": info, "steps": t.steps, "episodes": t.episodes,
+                  "critic_updates": a.critic_updates, "actor": weights.pack(a.actor.params).hex(),
+                  "critics": (weights.pack(a.critic1.params) + weights.pack(a.critic2.params)).hex()}))
+"""
+
+
+def _run(cwd, config, resume=False):
+    return run_device(RUN % (str(cwd), config, resume), timeout_s=120)
+
+
+def _final(cwd):
+    return (cwd / "final0.bin").read_bytes()
+
+
+@pytest.mark.parametrize("config", [TINY, EVERYTHING], ids=["float", "everything"])
+def test_resumed_run_ends_with_the_uninterrupted_runs_weights(tmp_path, config):
+    whole = tmp_path / "whole"
+    parts = tmp_path / "parts"
+    whole.mkdir()
+    parts.mkdir()
+    reference = _run(whole, config)  # no checkpoints at all
+    assert not (whole / "ckpt0.bin").exists()
+    checkpointed = dict(config, checkpoint_every=7, checkpoint_replay=True)
+    first = _run(parts, dict(checkpointed, total_steps=50))
+    assert first["steps"] == 50 and first["actor"] != reference["actor"]
+    resumed = _run(parts, checkpointed, resume=True)
+    assert resumed["info"]["steps"] == 49 and resumed["info"]["seq"] == 7  # 49 = 7 * 7
+    assert resumed["info"]["skipped"] == []
+    assert resumed["steps"] == reference["steps"] == 120
+    assert resumed["episodes"] == reference["episodes"] == 4
+    assert resumed["critic_updates"] == reference["critic_updates"] == 110
+    assert resumed["actor"] == reference["actor"]
+    assert resumed["critics"] == reference["critics"]
+    assert _final(parts) == _final(whole)  # every byte of the state, the replay buffer included
+
+
+def test_resume_without_replay_refills_the_buffer_before_updating(tmp_path):
+    config = dict(TINY, checkpoint_every=20)
+    _run(tmp_path, dict(config, total_steps=40))
+    assert (tmp_path / "ckpt0.bin").stat().st_size < (tmp_path / "final0.bin").stat().st_size
+    resumed = _run(tmp_path, config, resume=True)
+    assert resumed["info"]["steps"] == 40
+    # Updates resume after learning_starts (10) steps of refilling: 120 - 40 - 10 = 70 more.
+    assert resumed["critic_updates"] == 30 + 70
+
+
+SIZES = """
+from microrl.checkpoint import Checkpointer
+from microrl.config import TD3Config
+from microrl.train import Trainer
+from microrl.clock import ticks_ms, elapsed_s
+import os
+os.chdir(%r)
+out = {}
+for replay in (False, True):
+    t = Trainer(TD3Config(**%r))
+    ck = Checkpointer(t, replay=replay)
+    start = ticks_ms()
+    for _ in range(3):
+        ck.save()
+    out["replay" if replay else "state"] = [ck.file_bytes, elapsed_s(start) / 3]
+    t = None
+print(json.dumps(out))
+"""
+
+
+def _floats(sizes):
+    return sum(sizes[k] * sizes[k + 1] + sizes[k + 1] for k in range(len(sizes) - 1))
+
+
+@pytest.mark.parametrize("board", ["default", "rp2-pico"])
+def test_checkpoint_size_per_board_profile(tmp_path, board):
+    learner = {} if board == "default" else dict(load_profile(board).learner)
+    float_bits = 32 if board == "rp2-pico" else None
+    got = run_device(SIZES % (str(tmp_path), learner), float_bits=float_bits, heap="64M",
+                     timeout_s=300)
+    hidden_a = learner.get("actor_hidden", [64, 64])
+    hidden_c = learner.get("critic_hidden", [64, 64])
+    params = _floats([3] + list(hidden_a) + [1]) + 2 * _floats([4] + list(hidden_c) + [1])
+    float_bytes = 4 if float_bits == 32 else 8
+    # Six networks and two moments per parameter, 96 bytes of counters, a 24-byte header.
+    state = 24 + 96 + 4 * params * float_bytes
+    capacity = learner.get("buffer_capacity", 10000)
+    row_bytes = 10 if learner.get("replay") == "compressed" else 36
+    assert got["state"][0] == state
+    assert got["replay"][0] == state + capacity * row_bytes
+    if board == "default":
+        assert state == 434392 and got["replay"][0] == 794392
+    else:
+        assert state == 10920 and got["replay"][0] == 30920
+    print("%s: %d bytes (%.3f s), with replay %d bytes (%.3f s)"
+          % (board, got["state"][0], got["state"][1], got["replay"][0], got["replay"][1]))
+
+
+CORRUPT = """
+import os
+os.chdir(%r)
+from microrl.config import TD3Config
+from microrl.train import Trainer
+c = TD3Config(**%r)
+t = Trainer(c)
+print(json.dumps(t.resume()))
+"""
+
+
+def test_corrupted_slot_is_skipped_and_reported(tmp_path):
+    config = dict(TINY, checkpoint_every=10, checkpoint_replay=True, total_steps=60)
+    _run(tmp_path, config)
+    slot0, slot1 = tmp_path / "ckpt0.bin", tmp_path / "ckpt1.bin"
+    # Six checkpoints: seq 6 (step 60) is in slot 1, seq 5 (step 50) in slot 0.
+    assert run_device(CORRUPT % (str(tmp_path), config))["steps"] == 60
+    data = bytearray(slot1.read_bytes())
+    data[1000] ^= 0x10  # one flipped bit in the payload
+    slot1.write_bytes(bytes(data))
+    got = run_device(CORRUPT % (str(tmp_path), config))
+    assert got["file"] == "ckpt0.bin" and got["seq"] == 5 and got["steps"] == 50
+    assert len(got["skipped"]) == 1 and got["skipped"][0][0] == "ckpt1.bin"
+    assert "payload CRC32 mismatch" in got["skipped"][0][1]
+    slot0.write_bytes(slot0.read_bytes()[:3000])  # a write cut short: neither slot is valid
+    with pytest.raises(RuntimeError, match="no valid checkpoint to resume from: ckpt0.bin: cut "
+                                           "short.*; ckpt1.bin: payload CRC32 mismatch"):
+        run_device(CORRUPT % (str(tmp_path), config))
+
+
+def test_resume_with_no_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(RuntimeError, match="CheckpointError: no valid checkpoint to resume from: "
+                                           "ckpt0.bin: missing; ckpt1.bin: missing"):
+        run_device(CORRUPT % (str(tmp_path), TINY))
+    config = dict(TINY, checkpoint_every=10, checkpoint_replay=True, total_steps=30)
+    _run(tmp_path, config)
+    other = dict(config, batch_size=4)  # another learner: the checkpoint does not fit it
+    with pytest.raises(RuntimeError, match="ckpt0.bin: made with another config"):
+        run_device(CORRUPT % (str(tmp_path), other))
