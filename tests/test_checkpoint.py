@@ -175,3 +175,59 @@ def test_resume_with_no_checkpoint_is_a_clear_error(tmp_path):
     other = dict(config, batch_size=4)  # another learner: the checkpoint does not fit it
     with pytest.raises(RuntimeError, match="ckpt0.bin: made with another config"):
         run_device(CORRUPT % (str(tmp_path), other))
+
+
+# Trains with a checkpoint after every step and says so after the first; the test kills it.
+KILLED = """
+import sys
+sys.path.insert(0, %r)
+from microrl.config import TD3Config
+from microrl.train import Trainer
+c = TD3Config(**%r)
+t = Trainer(c)
+t.step()
+print("saved")
+while t.steps < c.total_steps:
+    t.step()
+print("done")
+"""
+
+
+def test_random_kills_during_checkpoint_writes_resume_bit_for_bit(tmp_path):
+    """50 times: train with a checkpoint per step, SIGKILL the interpreter after a random delay,
+    boot again and resume; each resumed run ends with the uninterrupted run's state, every byte."""
+    config = dict(TINY, buffer_capacity=400, checkpoint_every=1, checkpoint_replay=True)
+    (tmp_path / "whole").mkdir()
+    assert _run(tmp_path / "whole", config)["steps"] == 120
+    reference = _final(tmp_path / "whole")
+    rng = random.Random(12)
+    start = time.monotonic()
+    run_s = None
+    torn = finished = 0
+    for i in range(50):
+        cwd = tmp_path / ("kill%d" % i)
+        cwd.mkdir()
+        began = time.monotonic()
+        proc = subprocess.Popen([micropython_path(), "-c", KILLED % (str(DEVICE_DIR), config)],
+                                cwd=cwd, stdout=subprocess.PIPE, env=dict(os.environ,
+                                                                          MICRORL_BACKEND="python"))
+        try:
+            assert proc.stdout.readline() == b"saved\n"
+            if run_s is None:  # the first run goes to its end: how long a whole run takes
+                assert proc.stdout.readline() == b"done\n"
+                run_s = time.monotonic() - began
+            else:
+                time.sleep(rng.uniform(0.0, run_s))
+                proc.kill()
+        finally:
+            proc.wait(timeout=60)
+        finished += proc.returncode == 0
+        resumed = _run(cwd, config, resume=True)
+        torn += bool(resumed["info"]["skipped"])
+        assert resumed["info"]["steps"] >= 1 and resumed["steps"] == 120
+        assert _final(cwd) == reference, "kill %d: resumed from step %d" % (
+            i, resumed["info"]["steps"])
+    seconds = time.monotonic() - start
+    print("50 kills: %d torn slots skipped, %d runs ended before their kill, %.1f s"
+          % (torn, finished, seconds))
+    assert finished < 25 and torn >= 1
