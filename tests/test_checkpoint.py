@@ -231,3 +231,41 @@ def test_random_kills_during_checkpoint_writes_resume_bit_for_bit(tmp_path):
     print("50 kills: %d torn slots skipped, %d runs ended before their kill, %.1f s"
           % (torn, finished, seconds))
     assert finished < 25 and torn >= 1
+
+
+BOOT = "import sys\nsys.path.insert(0, %r)\nfrom microrl.app import main\nmain()\n" % str(DEVICE_DIR)
+
+
+def _boot(cwd, settings):
+    """Boot the board in train mode with ``settings``: (its JSON lines, all it printed)."""
+    (cwd / "microrl.json").write_text(json.dumps(dict(settings, mode="train")))
+    proc = subprocess.run([micropython_path(), "-c", BOOT], cwd=cwd, capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ, MICRORL_BACKEND="python"))
+    lines = proc.stdout.splitlines()
+    return [json.loads(line) for line in lines if line.startswith("{")], proc.stdout + proc.stderr
+
+
+def test_train_mode_resumes_at_boot(tmp_path):
+    config = dict(TINY, checkpoint_every=10, checkpoint_replay=True)
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "parts").mkdir()
+    whole, _ = _boot(tmp_path / "whole", {"config": config, "resume": False})
+    assert [e["event"] for e in whole if e["event"] != "episode"] == ["done"]
+    first, _ = _boot(tmp_path / "parts", {"config": config, "steps": 60})
+    assert first[0] == {"event": "fresh", "why": "no valid checkpoint to resume from: ckpt0.bin: "
+                                                 "missing; ckpt1.bin: missing"}
+    second, _ = _boot(tmp_path / "parts", {"config": config})
+    assert second[0] == {"event": "resumed", "file": "ckpt1.bin", "seq": 6, "steps": 60,
+                         "skipped": []}
+    assert second[-1]["steps"] == whole[-1]["steps"] == 120
+    assert (tmp_path / "parts" / "actor.bin").read_bytes() == \
+        (tmp_path / "whole" / "actor.bin").read_bytes()
+
+
+def test_train_mode_resume_true_without_checkpoint_is_an_error(tmp_path):
+    lines, stderr = _boot(tmp_path, {"config": dict(TINY, checkpoint_every=10), "resume": True})
+    assert lines == []
+    assert "CheckpointError: no valid checkpoint to resume from: ckpt0.bin: missing; " \
+           "ckpt1.bin: missing" in stderr
+    _, stderr = _boot(tmp_path, {"config": TINY, "resume": "yes"})
+    assert "microrl.json: resume must be true or false, got 'yes'" in stderr
