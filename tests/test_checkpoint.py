@@ -196,8 +196,9 @@ print("done")
 
 
 def test_random_kills_during_checkpoint_writes_resume_bit_for_bit(tmp_path):
-    """50 times: train with a checkpoint per step, SIGKILL the interpreter after a random delay,
-    boot again and resume; each resumed run ends with the uninterrupted run's state, every byte."""
+    """Until 50 kills: train with a checkpoint per step, SIGKILL the interpreter after a random
+    delay, boot again and resume; each resumed run ends with the uninterrupted run's state, every
+    byte."""
     config = dict(TINY, buffer_capacity=400, checkpoint_every=1, checkpoint_replay=True)
     (tmp_path / "whole").mkdir()
     assert _run(tmp_path / "whole", config)["steps"] == 120
@@ -205,9 +206,10 @@ def test_random_kills_during_checkpoint_writes_resume_bit_for_bit(tmp_path):
     rng = random.Random(12)
     start = time.monotonic()
     run_s = None
-    torn = finished = 0
-    for i in range(50):
-        cwd = tmp_path / ("kill%d" % i)
+    kills = torn = attempts = 0
+    while kills < 50 and attempts < 100:
+        attempts += 1
+        cwd = tmp_path / ("kill%d" % attempts)
         cwd.mkdir()
         began = time.monotonic()
         proc = subprocess.Popen([micropython_path(), "-c", KILLED % (str(DEVICE_DIR), config)],
@@ -219,20 +221,19 @@ def test_random_kills_during_checkpoint_writes_resume_bit_for_bit(tmp_path):
                 assert proc.stdout.readline() == b"done\n"
                 run_s = time.monotonic() - began
             else:
-                time.sleep(rng.uniform(0.0, run_s))
+                time.sleep(rng.uniform(0.0, 0.8 * run_s))
                 proc.kill()
         finally:
             proc.wait(timeout=60)
-        finished += proc.returncode == 0
+        kills += proc.returncode == -9  # else it ended before the kill: resumed all the same
         resumed = _run(cwd, config, resume=True)
         torn += bool(resumed["info"]["skipped"])
         assert resumed["info"]["steps"] >= 1 and resumed["steps"] == 120
-        assert _final(cwd) == reference, "kill %d: resumed from step %d" % (
-            i, resumed["info"]["steps"])
+        assert _final(cwd) == reference, "run %d: resumed from step %d" % (
+            attempts, resumed["info"]["steps"])
     seconds = time.monotonic() - start
-    print("50 kills: %d torn slots skipped, %d runs ended before their kill, %.1f s"
-          % (torn, finished, seconds))
-    assert finished < 25 and torn >= 1
+    print("%d kills in %d runs: %d torn slots skipped, %.1f s" % (kills, attempts, torn, seconds))
+    assert kills == 50 and torn >= 1
 
 
 BOOT = "import sys\nsys.path.insert(0, %r)\nfrom microrl.app import main\nmain()\n" % str(DEVICE_DIR)
