@@ -87,6 +87,9 @@ def test_weights_files_are_restricted_to_the_learners_own(board):
                     command(file=name)
         with pytest.raises(BoardError, match="got 5"):
             link.save_weights(file=5)
+        # Sent as UTF-8 (not as \ud83d\ude00, which the board refuses), it arrives as one character.
+        with pytest.raises(BoardError, match=re.escape("got '\\U0001f600.bin'")):
+            link.save_weights(file="\U0001f600.bin")
         saved = link.save_weights(file="run-2_b.bin")
         assert saved["file"] == "run-2_b.bin" and saved["bytes"] > 0
         assert link.load_weights(file="run-2_b.bin")["bytes"] == saved["bytes"]
