@@ -302,3 +302,26 @@ def test_a_save_allocates_no_copy_of_the_state(tmp_path):
     assert large - small == (4000 - 64) * 36  # float32 replay rows
     # The file object and the CRCs, not a copy of the state: 224 and 320 bytes here.
     assert 0 < small_alloc <= 512 and 0 < large_alloc <= 512
+
+
+READ_ONLY = """
+import builtins, errno
+from microrl.config import TD3Config
+from microrl.train import Trainer
+t = Trainer(TD3Config(**%r))
+def read_only(path, mode="r"):
+    raise OSError(errno.EROFS, "Read-only file system")
+builtins.open = read_only
+try:
+    t.step()
+except Exception as e:
+    print(json.dumps([type(e).__name__, str(e)]))
+"""
+
+
+def test_a_read_only_filesystem_says_how_to_enable_writes():
+    """What CircuitPython does while the drive is mounted over USB: EROFS on every write."""
+    got = run_device(READ_ONLY % dict(TINY, checkpoint_every=1), engine="cpython")
+    assert got[0] == "CheckpointError"
+    assert got[1].startswith("cannot write ckpt0.bin: the filesystem is read-only. On CircuitPython")
+    assert 'storage.remount("/", readonly=False) in boot.py' in got[1]

@@ -34,6 +34,10 @@ _SCALARS_BYTES = const(96)
 _FLAG_REPLAY = const(1)
 _MASK32 = const(0xFFFFFFFF)
 _SCRATCH_BYTES = const(512)
+_EROFS = const(30)
+_READ_ONLY = ("cannot write %s: the filesystem is read-only. On CircuitPython code may not write "
+              "the drive while USB mounts it: put storage.remount(\"/\", readonly=False) in "
+              "boot.py (the computer then sees the drive read-only), or set checkpoint_every 0")
 # Fields that set how long a run is or how it reports, not what it computes: a run resumed with
 # other values continues the same learning.
 _RUN_FIELDS = ("total_steps", "eval_every", "eval_episodes", "checkpoint_every",
@@ -150,7 +154,14 @@ class Checkpointer:
         seq = self.seq + 1
         self._pack_scalars()
         header = self._header
-        with open(self.paths[self.slot], "wb") as f:
+        path = self.paths[self.slot]
+        try:
+            f = open(path, "wb")
+        except OSError as e:
+            if e.args and e.args[0] == _EROFS:
+                raise CheckpointError(_READ_ONLY % path)
+            raise
+        with f:
             struct.pack_into(_HEADER, header, 0, b"\0\0\0\0", 0, 0, 0, 0, 0, 0, 0, 0)
             f.write(header)
             crc = crc32(self._scalars)
