@@ -48,28 +48,32 @@ print(json.dumps({"info": info, "steps": t.steps, "episodes": t.episodes,
 """
 
 
-def _run(cwd, config, resume=False, engine="micropython"):
-    return run_device(RUN % (str(cwd), config, resume), engine=engine, timeout_s=120)
+def _run(cwd, config, resume=False, engine="micropython", backend=None):
+    return run_device(RUN % (str(cwd), config, resume), engine=engine, backend=backend,
+                      timeout_s=120)
 
 
 def _final(cwd):
     return (cwd / "final0.bin").read_bytes()
 
 
-@pytest.mark.parametrize("config, engine", [(TINY, "micropython"), (EVERYTHING, "micropython"),
-                                            (EVERYTHING, "cpython")],
-                         ids=["float", "everything", "numpy"])
-def test_resumed_run_ends_with_the_uninterrupted_runs_weights(tmp_path, config, engine):
+@pytest.mark.parametrize("config, engine, backend", [
+    (TINY, "micropython", None), (EVERYTHING, "micropython", None),
+    (dict(EVERYTHING, act_int8=False), "micropython", "viper"),  # (no int8 actor on viper)
+    (EVERYTHING, "cpython", None)],
+    ids=["float", "everything", "viper", "numpy"])
+def test_resumed_run_ends_with_the_uninterrupted_runs_weights(tmp_path, config, engine, backend):
+    run = {"engine": engine, "backend": backend}
     whole = tmp_path / "whole"
     parts = tmp_path / "parts"
     whole.mkdir()
     parts.mkdir()
-    reference = _run(whole, config, engine=engine)  # no checkpoints at all
+    reference = _run(whole, config, **run)  # no checkpoints at all
     assert not (whole / "ckpt0.bin").exists()
     checkpointed = dict(config, checkpoint_every=7, checkpoint_replay=True)
-    first = _run(parts, dict(checkpointed, total_steps=50), engine=engine)
+    first = _run(parts, dict(checkpointed, total_steps=50), **run)
     assert first["steps"] == 50 and first["actor"] != reference["actor"]
-    resumed = _run(parts, checkpointed, resume=True, engine=engine)
+    resumed = _run(parts, checkpointed, resume=True, **run)
     assert resumed["info"]["steps"] == 49 and resumed["info"]["seq"] == 7  # 49 = 7 * 7
     assert resumed["info"]["skipped"] == []
     assert resumed["steps"] == reference["steps"] == 120
