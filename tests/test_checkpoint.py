@@ -44,7 +44,8 @@ final.save()
 a = t.agent
 print(json.dumps({"info": info, "steps": t.steps, "episodes": t.episodes,
                   "critic_updates": a.critic_updates, "actor": weights.pack(a.actor.params).hex(),
-                  "critics": (weights.pack(a.critic1.params) + weights.pack(a.critic2.params)).hex()}))
+                  "critics": (weights.pack(a.critic1.params)
+                              + weights.pack(a.critic2.params)).hex()}))
 """
 
 
@@ -240,7 +241,8 @@ def test_random_kills_during_checkpoint_writes_resume_bit_for_bit(tmp_path):
     assert kills == 50 and torn >= 1
 
 
-BOOT = "import sys\nsys.path.insert(0, %r)\nfrom microrl.app import main\nmain()\n" % str(DEVICE_DIR)
+BOOT = ("import sys\nsys.path.insert(0, %r)\nfrom microrl.app import main\nmain()\n"
+        % str(DEVICE_DIR))
 
 
 def _boot(cwd, settings):
@@ -327,5 +329,65 @@ def test_a_read_only_filesystem_says_how_to_enable_writes():
     """What CircuitPython does while the drive is mounted over USB: EROFS on every write."""
     got = run_device(READ_ONLY % dict(TINY, checkpoint_every=1), engine="cpython")
     assert got[0] == "CheckpointError"
-    assert got[1].startswith("cannot write ckpt0.bin: the filesystem is read-only. On CircuitPython")
+    assert got[1].startswith("cannot write ckpt0.bin: the filesystem is read-only. On "
+                             "CircuitPython")
     assert 'storage.remount("/", readonly=False) in boot.py' in got[1]
+
+
+WEIGHTS = """
+import os
+os.chdir(%r)
+from microrl import weights
+from microrl.mlp import MLP
+from microrl.rng import Rng
+net = MLP((3, 8, 1), "tanh", 1, rng=Rng(1))
+other = MLP((3, 8, 1), "tanh", 1, rng=Rng(2))
+out = {"a": weights.pack(net.params).hex(), "b": weights.pack(other.params).hex()}
+weights.save("actor.bin", net.params)
+weights.save("actor.bin", other.params)  # replaces the file: the rename goes over it
+out["replaced"] = open("actor.bin", "rb").read().hex()
+out["tmp_left"] = "actor.bin.tmp" in os.listdir()
+os.rename("actor.bin", "actor.bin.tmp")  # what a cut between remove and rename used to leave
+weights.load("actor.bin", net.params)
+out["from_tmp"] = weights.pack(net.params).hex()
+open("actor.bin", "wb").write(bytes(20))  # a rewrite cut short (FAT), the .tmp still whole
+weights.load("actor.bin", net.params)
+out["from_tmp_too"] = weights.pack(net.params).hex()
+os.remove("actor.bin.tmp")
+try:
+    weights.load("actor.bin", net.params)
+except weights.WeightsError as e:
+    out["error"] = str(e)
+print(json.dumps(out))
+"""
+
+
+def test_weights_save_never_leaves_only_the_tmp_and_load_falls_back_to_it(tmp_path):
+    got = run_device(WEIGHTS % str(tmp_path))
+    assert got["a"] != got["b"]
+    assert got["replaced"] == got["b"] and got["tmp_left"] is False
+    assert got["from_tmp"] == got["b"] and got["from_tmp_too"] == got["b"]
+    assert got["error"] == "not a microrl weights blob (magic b'\\x00\\x00\\x00\\x00', version 0)"
+
+
+FAT_RENAME = """
+import os
+os.chdir(%r)
+from microrl import weights
+from microrl.mlp import MLP
+from microrl.rng import Rng
+net = MLP((3, 8, 1), "tanh", 1, rng=Rng(1))
+weights.save("actor.bin", MLP((3, 8, 1), "tanh", 1, rng=Rng(2)).params)
+def fat_rename(src, dst):  # FAT: a rename does not replace an existing file
+    if os.path.exists(dst):
+        raise OSError(17, "File exists")
+os.rename = fat_rename
+weights.save("actor.bin", net.params)
+print(json.dumps({"file": open("actor.bin", "rb").read().hex(),
+                  "want": weights.pack(net.params).hex(), "files": sorted(os.listdir())}))
+"""
+
+
+def test_weights_save_where_a_rename_cannot_replace_a_file(tmp_path):
+    got = run_device(FAT_RENAME % str(tmp_path), engine="cpython")
+    assert got["file"] == got["want"] and got["files"] == ["actor.bin"]

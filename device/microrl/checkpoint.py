@@ -12,7 +12,8 @@ order: the six networks, the three Adams' moments, then (with the flag) the repl
 tree. A save writes the slot that does not hold the newest checkpoint, in place: the header first
 with a zero magic, then the payload, then the real header. A cut leaves that slot short, or with a
 zero magic, or with a payload whose CRC fails; the other slot is untouched. A load takes the valid
-slot with the highest sequence number and reports why any other was skipped. See docs/CHECKPOINTS.md.
+slot with the highest sequence number and reports why any other was skipped.
+See docs/CHECKPOINTS.md.
 """
 
 import json
@@ -224,7 +225,7 @@ class Checkpointer:
         return seq
 
     def scan(self):
-        """[(path, seq or None, why skipped or None)] for each slot; sets where the next save goes."""
+        """[(path, seq or None, why skipped or None)] per slot; sets where the next save goes."""
         report = []
         for path in self.paths:
             try:

@@ -105,7 +105,8 @@ class TD3Config:
         if self.replay not in REPLAYS:
             raise ValueError("replay must be one of %s, got %r" % (", ".join(REPLAYS), self.replay))
         if isinstance(self.checkpoint_every, bool) or not isinstance(self.checkpoint_every, int):
-            raise ValueError("checkpoint_every must be an integer, got %r" % (self.checkpoint_every,))
+            raise ValueError("checkpoint_every must be an integer, got %r"
+                             % (self.checkpoint_every,))
         for name in ("act_int8", "prioritized", "checkpoint_replay"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError("%s must be true or false, got %r" % (name, getattr(self, name)))
