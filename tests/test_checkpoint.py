@@ -26,13 +26,13 @@ EVERYTHING = dict(TINY, replay="compressed", prioritized=True, adam_state="int16
 RUN = """
 import os
 os.chdir(%r)
-from microrl.checkpoint import Checkpointer
+from microrl.checkpoint import Checkpointer, resume
 from microrl.config import TD3Config
 from microrl.train import Trainer, train
 from microrl import weights
 c = TD3Config(**%r)
 t = Trainer(c)
-info = t.resume() if %r else None
+info = resume(t) if %r else None
 train(c, trainer=t)
 for name in ("final0.bin", "final1.bin"):
     try:
@@ -146,11 +146,12 @@ def test_checkpoint_size_per_board_profile(tmp_path, board):
 CORRUPT = """
 import os
 os.chdir(%r)
+from microrl.checkpoint import resume
 from microrl.config import TD3Config
 from microrl.train import Trainer
 c = TD3Config(**%r)
 t = Trainer(c)
-print(json.dumps(t.resume()))
+print(json.dumps(resume(t)))
 """
 
 

@@ -64,13 +64,13 @@ def train_mode(settings):
         _print_line("eval", {"step": step, "mean_return": finite(mean_return)})
 
     trainer = Trainer(config)
-    resume = settings.get("resume")
-    if resume or (resume is None and config.checkpoint_every):
-        from .checkpoint import CheckpointError
+    wanted = settings.get("resume")
+    if wanted or (wanted is None and config.checkpoint_every):
+        from .checkpoint import CheckpointError, resume
         try:
-            _print_line("resumed", trainer.resume())
+            _print_line("resumed", resume(trainer))
         except CheckpointError as e:
-            if resume:
+            if wanted:
                 raise
             _print_line("fresh", {"why": str(e)})
     result = train(config, on_episode, on_eval, trainer)

@@ -66,6 +66,18 @@ def _storage(m, item_bytes):
     return raw, len(raw)
 
 
+def resume(trainer):
+    """Load ``trainer``'s newest valid checkpoint; returns what ``Checkpointer.load`` returns.
+    Without the replay buffer in it, updates wait ``learning_starts`` steps (at least one) while
+    the buffer refills, so the run is not the one it would have been uninterrupted."""
+    if trainer.checkpoint is None:
+        trainer.checkpoint = Checkpointer(trainer)
+    info = trainer.checkpoint.load()
+    if not trainer.checkpoint.replay:
+        trainer._train_from = trainer.steps + max(trainer.config.learning_starts, 1)
+    return info
+
+
 class Checkpointer:
     """Saves and loads ``trainer``'s state in the slot files ``paths``; ``replay``: include the
     replay buffer (default: the config's ``checkpoint_replay``)."""
@@ -118,14 +130,13 @@ class Checkpointer:
     def _pack_scalars(self):
         t = self.trainer
         agent = t.agent
-        state, inc = t.rng.get_state()
-        buf = agent.buffer
-        th, thdot = t.env.get_state()
+        rng, env, buf = t.rng, t.env, agent.buffer
+        state, inc = rng._state, rng._inc  # PCG32's two words
         struct.pack_into(
             _SCALARS, self._scalars, 0, t.steps, t.episodes, t._episode_steps,
             agent.critic_updates, agent.actor_adam.t, agent.critic1_adam.t, agent.critic2_adam.t,
             state & _MASK32, state >> 32, inc & _MASK32, inc >> 32, buf.size, buf._next,
-            1 if getattr(buf, "_fresh", False) else 0, 0, 0, t.episode_return, th, thdot,
+            1 if getattr(buf, "_fresh", False) else 0, 0, 0, t.episode_return, env.th, env.thdot,
             agent.per.max_priority if agent.per is not None else 0.0)
 
     def _unpack_scalars(self):
@@ -135,7 +146,7 @@ class Checkpointer:
         t.steps, t.episodes, t._episode_steps = v[0], v[1], v[2]
         agent.critic_updates = v[3]
         agent.actor_adam.t, agent.critic1_adam.t, agent.critic2_adam.t = v[4], v[5], v[6]
-        t.rng.set_state(v[7] | (v[8] << 32), v[9] | (v[10] << 32))
+        t.rng._state, t.rng._inc = v[7] | (v[8] << 32), v[9] | (v[10] << 32)
         t.episode_return = v[16]
         t.obs = t.env.set_state(v[17], v[18])
         if self.replay:

@@ -104,7 +104,7 @@ class TD3Config:
                              % (", ".join(ADAM_STATES), self.adam_state))
         if self.replay not in REPLAYS:
             raise ValueError("replay must be one of %s, got %r" % (", ".join(REPLAYS), self.replay))
-        if isinstance(self.checkpoint_every, bool) or not isinstance(self.checkpoint_every, int):
+        if not isinstance(self.checkpoint_every, int):
             raise ValueError("checkpoint_every must be an integer, got %r"
                              % (self.checkpoint_every,))
         for name in ("act_int8", "prioritized", "checkpoint_replay"):

@@ -47,10 +47,6 @@ class Pendulum:
         self.thdot = 2.0 * rng.uniform() - 1.0
         return self._observe()
 
-    def get_state(self):
-        """(th, thdot): what ``set_state`` takes back (a checkpoint of the episode)."""
-        return self.th, self.thdot
-
     def set_state(self, th, thdot):
         self.th = th
         self.thdot = thdot

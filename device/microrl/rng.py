@@ -27,16 +27,6 @@ class Rng:
         self._state = (self._state + seed) & _MASK64
         self.next_u32()
 
-    def get_state(self):
-        """(state, increment): everything the generator holds, for a checkpoint."""
-        return self._state, self._inc
-
-    def set_state(self, state, inc):
-        if not inc & 1:
-            raise ValueError("a PCG32 increment is odd, got %r" % (inc,))
-        self._state = state & _MASK64
-        self._inc = inc & _MASK64
-
     def next_u32(self):
         old = self._state
         self._state = (old * _MULT + self._inc) & _MASK64

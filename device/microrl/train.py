@@ -32,25 +32,11 @@ class Trainer:
         self.episodes = 0
         self.episode_return = 0.0
         self._episode_steps = 0
-        self._train_from = c.learning_starts
-        self.checkpoint = None  # a Checkpointer once resumed or checkpointing
+        self._train_from = c.learning_starts  # later after a resume without the replay buffer
+        self.checkpoint = None  # checkpoint.Checkpointer when checkpointing or resumed
         if c.checkpoint_every:
-            self._checkpointer()
-
-    def _checkpointer(self):
-        if self.checkpoint is None:
             from .checkpoint import Checkpointer
             self.checkpoint = Checkpointer(self)
-        return self.checkpoint
-
-    def resume(self):
-        """Continue from the newest valid checkpoint (see checkpoint.py); returns what it loaded.
-        Without the replay buffer in it, updates wait ``learning_starts`` steps (at least one) while
-        the buffer refills, so the run is not the one it would have been uninterrupted."""
-        info = self._checkpointer().load()
-        if not self.checkpoint.replay:
-            self._train_from = self.steps + max(self.config.learning_starts, 1)
-        return info
 
     def step(self):
         """One environment step and, past the warm-up, one TD3 update.
