@@ -43,12 +43,15 @@ requests = st.fixed_dictionaries(
               "data": st.one_of(st.text(max_size=40), st.binary(max_size=30).map(
                   lambda b: __import__("base64").b64encode(b).decode())),
               "crc32": st.one_of(st.integers(-1, 2**32), scalars),
-              "file": st.sampled_from(["w.bin", "", "no/such/dir.bin"])})
+              "file": st.sampled_from(["w.bin", "", "no/such/dir.bin", "main.py", "ckpt0.bin"])})
 lines = st.one_of(
     st.binary(max_size=300).map(lambda b: b.replace(b"\x03", b"").replace(b"\n", b"")),
     st.text(max_size=200).map(lambda t: t.replace("\x03", "").replace("\n", "").encode()),
     st.sampled_from([b'{"v": 1, "id": 1e400, "cmd": "hello"}', b'{"v": 1, "id": [1], "cmd": "eval"}',
-                     b'{"v": 1, "id": -0.0, "cmd": "bench"}', b"\xff" * 5000, b"{" * 3000]),
+                     b'{"v": 1, "id": -0.0, "cmd": "bench"}', b"\xff" * 5000, b"{" * 3000,
+                     b'{"v": 1, "id": "\\ud800", "cmd": "hello"}',
+                     b'{"v": 1, "id": 2, "cmd": "\\udfff\\u00e9"}',
+                     b'{"v": true, "id": 3, "cmd": "hello"}']),
     values.map(lambda v: json.dumps(v).encode()),
     requests.map(lambda r: json.dumps(r).encode()),
     requests.map(lambda r: json.dumps(r).encode()),
@@ -65,7 +68,7 @@ class Board:
     def read(self):
         line = self.proc.stdout.readline()
         assert line, "the loop died (exit %s)" % self.proc.poll()
-        message = json.loads(line.decode("utf-8", "replace"))
+        message = json.loads(line.decode("utf-8"))  # strict: a host cannot read anything else
         assert isinstance(message, dict) and message["v"] == 1, message
         return message
 

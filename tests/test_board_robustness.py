@@ -3,6 +3,7 @@ within its timeout) from a reset one (BoardReset), and keeps every result receiv
 
 import json
 import random
+import re
 import time
 
 import pytest
@@ -47,6 +48,52 @@ def test_bad_input_gets_error_replies_and_the_loop_serves_on(board):
             link.request("train", steps="many")
         with pytest.raises(BoardError, match="not training"):
             link.stop()
+        assert link.hello()["protocol"] == 1
+
+
+def test_surrogate_escapes_and_a_boolean_version_are_rejected_with_a_safe_id(board):
+    with link_to(board) as link:
+        # MicroPython decodes "\ud800" into a string that is not UTF-8; echoed raw, the reply is
+        # not UTF-8 either (read here with replacement characters; a strict host fails).
+        lone = _error_reply(link, b'{"v": 1, "id": "\\ud800", "cmd": "hello"}')
+        assert lone["id"] is None and "\ufffd" not in json.dumps(lone)
+        assert lone["error"] == ("request holds \\ud800, half of a UTF-16 surrogate pair: send "
+                                 "characters outside the BMP as UTF-8")
+        pair = _error_reply(link, b'{"v": 1, "id": 4, "cmd": "\\ud83d\\ude00"}')
+        assert pair["id"] is None and "\\ud83d" in pair["error"]
+        escaped = _error_reply(link, b'{"v": 1, "id": "a\\\\ud800", "cmd": "fly"}')
+        assert escaped["id"] == "a\\ud800" and "unknown command 'fly'" in escaped["error"]
+        raw = _error_reply(link, b'{"v": 1, "id": "\xed\xa0\x80", "cmd": "hello"}')
+        assert raw["id"] is None
+        assert raw["error"] == "request is not UTF-8 text: a UTF-16 surrogate at byte 16"
+        bad = _error_reply(link, b'{"v": 1, "id": "\xff", "cmd": "hello"}')
+        assert bad["id"] is None and bad["error"] == "request is not UTF-8 text (35 bytes)"
+        link.send_raw(b'{"v": 1, "id": "\xf0\x9f\x98\x80", "cmd": "hello"}\n')  # raw UTF-8 is fine
+        emoji = link.next_message(timeout_s=10)
+        assert emoji["ok"] and emoji["id"] == "\U0001f600"
+        version = _error_reply(link, b'{"v": true, "id": 8, "cmd": "hello"}')
+        assert version["id"] == 8
+        assert version["error"] == "unsupported protocol version True, this board speaks 1"
+        assert link.hello()["protocol"] == 1
+
+
+def test_weights_files_are_restricted_to_the_learners_own(board):
+    with link_to(board) as link:
+        for name in ("main.py", "microrl.json", "../actor.bin", "lib/microrl/w.bin", "ckpt0.bin",
+                     "actor.bin.tmp", ".bin", "x" * 29 + ".bin"):
+            for command in (link.save_weights, link.load_weights):
+                with pytest.raises(BoardError, match="file must be actor.bin or a name like "
+                                                     "actor.bin .*, got '%s'" % re.escape(name)):
+                    command(file=name)
+        with pytest.raises(BoardError, match="got 5"):
+            link.save_weights(file=5)
+        # Sent as UTF-8 (not as \ud83d\ude00, which the board refuses), it arrives as one character.
+        with pytest.raises(BoardError, match=re.escape("got '\\U0001f600.bin'")):
+            link.save_weights(file="\U0001f600.bin")
+        saved = link.save_weights(file="run-2_b.bin")
+        assert saved["file"] == "run-2_b.bin" and saved["bytes"] > 0
+        assert link.load_weights(file="run-2_b.bin")["bytes"] == saved["bytes"]
+        assert link.save_weights()["file"] == "actor.bin"
         assert link.hello()["protocol"] == 1
 
 

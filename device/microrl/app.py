@@ -1,9 +1,13 @@
 """What the board does at boot, read from its settings file ``microrl.json``.
 
 ``{"mode": "serve" | "train", "config": {TD3Config overrides}, "steps": N, "seed": S,
-"weights": "actor.bin"}``, every key optional (a missing file means all defaults: serve).
+"weights": "actor.bin", "resume": true | false}``, every key optional (a missing file means all
+defaults: serve).
 - ``train``: trains ``steps`` steps (default: the config's ``total_steps``) on its own, prints one JSON
   line per episode and per evaluation, and saves the trained actor to the weights file on flash.
+  With ``checkpoint_every`` set it checkpoints the run (checkpoint.py) and at boot resumes from the
+  newest valid checkpoint, or starts afresh when there is none; ``"resume": true`` requires one
+  (an error otherwise), ``false`` always starts afresh.
 - ``serve``: answers the board protocol on the USB serial (see ``serve.py``).
 """
 
@@ -11,7 +15,7 @@ import json
 
 SETTINGS_FILE = "microrl.json"
 MODES = ("serve", "train")
-_KEYS = ("mode", "config", "steps", "seed", "weights", "board")
+_KEYS = ("mode", "config", "steps", "seed", "weights", "board", "resume")
 
 
 def load_settings(path=SETTINGS_FILE):
@@ -29,6 +33,8 @@ def load_settings(path=SETTINGS_FILE):
             raise ValueError("%s: unknown key %r (known: %s)" % (path, key, ", ".join(_KEYS)))
     if settings.get("mode", "serve") not in MODES:
         raise ValueError("%s: mode must be serve or train, got %r" % (path, settings.get("mode")))
+    if settings.get("resume") not in (None, True, False):
+        raise ValueError("%s: resume must be true or false, got %r" % (path, settings["resume"]))
     return settings
 
 
@@ -41,7 +47,7 @@ def train_mode(settings):
     """Train on the board alone, then save the actor; returns the run's summary dict."""
     from .config import TD3Config
     from .protocol import finite
-    from .train import train
+    from .train import Trainer, train
     from .weights import save
 
     overrides = dict(settings.get("config") or {})
@@ -57,7 +63,17 @@ def train_mode(settings):
     def on_eval(step, mean_return):
         _print_line("eval", {"step": step, "mean_return": finite(mean_return)})
 
-    result = train(config, on_episode, on_eval)
+    trainer = Trainer(config)
+    wanted = settings.get("resume")
+    if wanted or (wanted is None and config.checkpoint_every):
+        from .checkpoint import CheckpointError, resume
+        try:
+            _print_line("resumed", resume(trainer))
+        except CheckpointError as e:
+            if wanted:
+                raise
+            _print_line("fresh", {"why": str(e)})
+    result = train(config, on_episode, on_eval, trainer)
     path = settings.get("weights") or "actor.bin"
     size = save(path, result["agent"].actor.params)
     summary = {"steps": result["steps"], "final_eval_return": finite(result["final_eval_return"]),

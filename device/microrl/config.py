@@ -34,6 +34,8 @@ _FIELDS = (
     ("per_beta", 0.4),               # importance-sampling exponent of the weights (N P(i)) ** -beta
     ("per_k", 4),                    # fan-out of the sum tree: 2, 4, 8 or 16
     ("per_eps", 1e-3),               # added to |TD error| so that no priority is zero
+    ("checkpoint_every", 0),         # env steps between checkpoints of the whole run (0: none)
+    ("checkpoint_replay", False),    # checkpoints hold the replay buffer too (exact resume)
 )
 
 REPLAYS = ("float", "compressed")
@@ -42,7 +44,7 @@ SUM_TREE_FANOUTS = (2, 4, 8, 16)
 
 _POSITIVE_INTS = ("batch_size", "buffer_capacity", "policy_delay", "episode_steps",
                   "total_steps", "eval_episodes", "train_every")
-_NON_NEGATIVE = ("learning_starts", "eval_every", "seed", "actor_lr", "critic_lr",
+_NON_NEGATIVE = ("learning_starts", "eval_every", "seed", "checkpoint_every", "actor_lr", "critic_lr",
                  "policy_noise", "noise_clip", "exploration_noise", "adam_eps")
 
 
@@ -102,7 +104,10 @@ class TD3Config:
                              % (", ".join(ADAM_STATES), self.adam_state))
         if self.replay not in REPLAYS:
             raise ValueError("replay must be one of %s, got %r" % (", ".join(REPLAYS), self.replay))
-        for name in ("act_int8", "prioritized"):
+        if not isinstance(self.checkpoint_every, int):
+            raise ValueError("checkpoint_every must be an integer, got %r"
+                             % (self.checkpoint_every,))
+        for name in ("act_int8", "prioritized", "checkpoint_replay"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError("%s must be true or false, got %r" % (name, getattr(self, name)))
         if self.per_k not in SUM_TREE_FANOUTS:

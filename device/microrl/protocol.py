@@ -36,13 +36,46 @@ def finite(x):
     return x
 
 
+def _surrogate_escape(text):
+    """The first ``\\uXXXX`` escape of a UTF-16 surrogate in JSON ``text``, else None. MicroPython
+    decodes one into a string that is not UTF-8 and would echo it raw in a reply."""
+    i = text.find("\\u")
+    while i >= 0:
+        j = i
+        while j > 0 and text[j - 1] == "\\":
+            j -= 1
+        if (i - j) % 2 == 0:  # not itself an escaped backslash
+            escape = text[i:i + 6]
+            try:
+                code = int(escape[2:], 16)
+            except ValueError:
+                code = 0
+            if 0xD800 <= code <= 0xDFFF:
+                return escape
+        i = text.find("\\u", i + 2)
+    return None
+
+
 def parse(line, dropped_bytes, max_line_bytes):
     """A request dict from one input line (bytes); raises ProtocolError."""
     if dropped_bytes:
         raise ProtocolError("line too long: %d bytes, at most %d"
                             % (dropped_bytes + len(line), max_line_bytes))
     try:
-        request = json.loads(line)
+        text = line.decode() if isinstance(line, (bytes, bytearray)) else line
+    except UnicodeError:
+        raise ProtocolError("request is not UTF-8 text (%d bytes)" % len(line))
+    i = line.find(b"\xed") if text is not line else -1
+    while i >= 0:  # ED A0..BF starts an encoded surrogate, which MicroPython's decode lets through
+        if i + 1 < len(line) and line[i + 1] >= 0xA0:
+            raise ProtocolError("request is not UTF-8 text: a UTF-16 surrogate at byte %d" % i)
+        i = line.find(b"\xed", i + 1)
+    escape = _surrogate_escape(text)
+    if escape is not None:
+        raise ProtocolError("request holds %s, half of a UTF-16 surrogate pair: send characters "
+                            "outside the BMP as UTF-8" % escape)
+    try:
+        request = json.loads(text)
     except (ValueError, UnicodeError, TypeError):
         raise ProtocolError("malformed JSON (%d bytes)" % len(line))
     if not isinstance(request, dict):
@@ -51,7 +84,8 @@ def parse(line, dropped_bytes, max_line_bytes):
     if isinstance(request_id, (dict, list)) or (isinstance(request_id, float)
                                                  and finite(request_id) is None):
         raise ProtocolError("id must be a string or a finite number")
-    if request.get("v") != VERSION:
+    version = request.get("v")
+    if isinstance(version, bool) or version != VERSION:  # True == 1 in Python
         raise ProtocolError("unsupported protocol version %r, this board speaks %d"
                             % (request.get("v"), VERSION), request_id)
     if not isinstance(request.get("cmd"), str):

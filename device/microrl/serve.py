@@ -27,6 +27,8 @@ MAX_LINE_BYTES = 2048  # a set_weights chunk of 768 bytes is a line of about 1.1
 CHUNK_BYTES = 768  # raw bytes per get_weights chunk: 1024 base64 characters
 _MAX_CHUNK_BYTES = 2048
 _BENCH_STREAM = 3  # Rng stream of the benchmarks' random draws (0: training, 1: evaluation)
+_NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
+_MAX_NAME_CHARS = 32
 
 
 def _int_arg(request, name, default=None, low=None, high=None):
@@ -39,6 +41,20 @@ def _int_arg(request, name, default=None, low=None, high=None):
         raise ProtocolError("%s must be in [%d, %d], got %d" % (name, low, high, value),
                             request.get("id"))
     return value
+
+
+def _weights_name(name):
+    """True for a name ``save_weights``/``load_weights`` may use: letters, digits, ``_`` and ``-``
+    then ``.bin``, in the working directory, and not a checkpoint slot. (Any path would let a
+    request overwrite ``main.py`` or the settings.)"""
+    from .checkpoint import SLOTS
+    stem = name[:-4]
+    if not name.endswith(".bin") or not 0 < len(stem) <= _MAX_NAME_CHARS - 4 or name in SLOTS:
+        return False
+    for ch in stem:
+        if ch not in _NAME_CHARS:
+            return False
+    return True
 
 
 class Server:
@@ -243,13 +259,22 @@ class Server:
         self.out.reply(request_id, {"received": upload.received, "bytes": total,
                                     "applied": complete})
 
-    def save_weights(self, request_id, request):
+    def _weights_file(self, request):
+        """The request's ``file`` (default: the settings' weights file) if it is a weights name."""
         path = request.get("file") or self.weights_file
+        if path != self.weights_file and (not isinstance(path, str) or not _weights_name(path)):
+            raise ProtocolError("file must be %s or a name like actor.bin (letters, digits, _ and "
+                                "-, then .bin; no directory; not a checkpoint slot), got %r"
+                                % (self.weights_file, path), request.get("id"))
+        return path
+
+    def save_weights(self, request_id, request):
+        path = self._weights_file(request)
         size = weights.save(path, self.learner().agent.actor.params)
         self.out.reply(request_id, {"file": path, "bytes": size})
 
     def load_weights(self, request_id, request):
-        path = request.get("file") or self.weights_file
+        path = self._weights_file(request)
         agent = self.learner().agent
         size = weights.load(path, agent.actor.params)
         agent.actor_target.copy_from(agent.actor)

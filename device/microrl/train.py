@@ -32,6 +32,11 @@ class Trainer:
         self.episodes = 0
         self.episode_return = 0.0
         self._episode_steps = 0
+        self._train_from = c.learning_starts  # later after a resume without the replay buffer
+        self.checkpoint = None  # checkpoint.Checkpointer when checkpointing or resumed
+        if c.checkpoint_every:
+            from .checkpoint import Checkpointer
+            self.checkpoint = Checkpointer(self)
 
     def step(self):
         """One environment step and, past the warm-up, one TD3 update.
@@ -55,9 +60,11 @@ class Trainer:
             self.obs = env.reset(self.rng)
             self.episode_return = 0.0
             self._episode_steps = 0
-        if self.steps >= c.learning_starts and (self.steps - c.learning_starts) % c.train_every == 0:
+        if self.steps >= self._train_from and (self.steps - c.learning_starts) % c.train_every == 0:
             agent.train_step(self.rng)
         self.steps += 1
+        if c.checkpoint_every and self.steps % c.checkpoint_every == 0:
+            self.checkpoint.save()
         return finished
 
     def evaluate(self):
@@ -65,14 +72,15 @@ class Trainer:
         return evaluate(self.agent, c.eval_episodes, c.seed, c.episode_steps)
 
 
-def train(config, on_episode=None, on_eval=None):
-    """Train from scratch with ``config``; returns a dict of episode and evaluation returns.
+def train(config, on_episode=None, on_eval=None, trainer=None):
+    """Train from scratch with ``config`` (or go on with ``trainer``, e.g. a resumed one, up to the
+    config's ``total_steps``); returns a dict of episode and evaluation returns.
 
     ``on_episode(episode, step, episode_return)`` and ``on_eval(step, mean_return)`` are called as
     the run goes; returning True from either stops the run early.
     """
     c = config
-    trainer = Trainer(c)
+    trainer = trainer if trainer is not None else Trainer(c)
     episode_returns = []
     eval_returns = []
     stop = False

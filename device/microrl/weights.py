@@ -25,11 +25,13 @@ class WeightsError(ValueError):
     """A blob or chunk that does not fit: bad magic, other shapes, a CRC mismatch."""
 
 
-def crc32(data):
-    """CRC-32 (the zlib one) of ``data`` as an unsigned int."""
+def crc32(data, crc=0):
+    """CRC-32 (the zlib one) of ``data`` as an unsigned int; ``crc``: that of the bytes before."""
     if _crc32 is not None:
-        return _crc32(data) & 0xFFFFFFFF
-    crc = 0xFFFFFFFF  # bitwise fallback for firmware built without binascii.crc32
+        return _crc32(data, crc) & 0xFFFFFFFF
+    if not isinstance(data, (bytes, bytearray)):
+        data = bytes(data)  # the bytes of an array, not its elements
+    crc ^= 0xFFFFFFFF  # bitwise fallback for firmware built without binascii.crc32
     for byte in data:
         crc ^= byte
         for _ in range(8):
@@ -150,21 +152,37 @@ class Upload:
 
 
 def save(path, params):
-    """Write the weights file: to ``path``.tmp, then renamed over ``path``."""
+    """Write the weights file so that a cut at any instant leaves one whole copy: to ``path``.tmp,
+    then renamed over ``path`` (never removing ``path`` first). Where a rename cannot replace a file
+    (FAT), ``path`` is rewritten while the .tmp is kept whole, and removed after; ``load`` falls
+    back to it."""
     import os
     blob = pack(params)
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
         f.write(blob)
     try:
-        os.remove(path)
-    except OSError:  # no previous file
-        pass
-    os.rename(tmp, path)
+        os.rename(tmp, path)
+    except OSError:  # FAT: the destination exists
+        with open(path, "wb") as f:
+            f.write(blob)
+        os.remove(tmp)
     return len(blob)
 
 
 def load(path, params):
+    """Read the weights file into ``params``; its .tmp when a cut save left ``path`` missing or
+    short."""
+    try:
+        return _load(path, params)
+    except (OSError, WeightsError) as e:
+        try:
+            return _load(path + ".tmp", params)
+        except (OSError, WeightsError):
+            raise e
+
+
+def _load(path, params):
     with open(path, "rb") as f:
         blob = f.read()
     unpack_into(params, blob)

@@ -79,7 +79,8 @@ class BoardLink:
         self._next_id += 1
         message = {"v": PROTOCOL_VERSION, "id": request_id, "cmd": cmd}
         message.update({k: v for k, v in args.items() if v is not None})
-        self.transport.write(json.dumps(message).encode() + b"\n")
+        # UTF-8 as is: the board refuses \u escapes of surrogates, which non-BMP text would become
+        self.transport.write(json.dumps(message, ensure_ascii=False).encode() + b"\n")
         return self.wait_reply(request_id, cmd, timeout_s, on_event, _ready_ok)
 
     def wait_reply(self, request_id, what="reply", timeout_s=None, on_event=None, ready_ok=False):

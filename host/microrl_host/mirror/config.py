@@ -44,6 +44,8 @@ class TD3Config:
     per_beta: float = 0.4  # importance-sampling exponent of the weights (N P(i)) ** -beta
     per_k: int = 4  # fan-out of the sum tree: 2, 4, 8 or 16
     per_eps: float = 1e-3  # added to |TD error| so that no priority is zero
+    checkpoint_every: int = 0  # device: env steps between checkpoints of the whole run (0: none)
+    checkpoint_replay: bool = False  # device: checkpoints hold the replay buffer (exact resume)
 
     def __post_init__(self):
         for name in ("actor_hidden", "critic_hidden"):
@@ -71,7 +73,7 @@ class TD3Config:
             value = getattr(self, name)
             if not _is_int(value) or value <= 0:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        for name in ("learning_starts", "eval_every", "seed"):
+        for name in ("learning_starts", "eval_every", "seed", "checkpoint_every"):
             value = getattr(self, name)
             if not _is_int(value) or value < 0:
                 raise ValueError(f"{name} must be a non-negative int, got {value!r}")
@@ -99,7 +101,7 @@ class TD3Config:
                              f"got {self.adam_state!r}")
         if self.replay not in REPLAYS:
             raise ValueError(f"replay must be one of {', '.join(REPLAYS)}, got {self.replay!r}")
-        for name in ("act_int8", "prioritized"):
+        for name in ("act_int8", "prioritized", "checkpoint_replay"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.per_k not in SUM_TREE_FANOUTS:
