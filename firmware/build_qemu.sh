@@ -5,10 +5,10 @@
 #   firmware/build_qemu.sh MICROPYTHON_DIR OUT_DIR [ULAB_DIR]
 #
 # MICROPYTHON_DIR and ULAB_DIR are your own source checkouts (micropython, micropython-ulab); nothing
-# is downloaded. Writes OUT_DIR/manifest.py (freezes <this checkout>/device/microrl), one build
-# directory per firmware (OUT_DIR/build-<core>-<backend>-<heap>) and the firmware itself as
-# OUT_DIR/<core>-<backend>-<heapbytes>.elf. Re-running it re-freezes what changed in device/ and
-# relinks: only the changed modules are recompiled.
+# is downloaded. Writes OUT_DIR/manifest.py (includes <this checkout>/manifest.py, the package's
+# manifest), one build directory per firmware (OUT_DIR/build-<core>-<backend>-<heap>) and the
+# firmware itself as OUT_DIR/<core>-<backend>-<heapbytes>.elf. Re-running it re-freezes what changed
+# in device/ and relinks: only the changed modules are recompiled.
 #
 # core -> MicroPython board and QEMU machine:
 #   m0  BOARD=MICROBIT    Cortex-M0 (ARMv6-M, the RP2040's instruction set), soft float, native
@@ -99,7 +99,7 @@ fi
 
 # Our manifest: the package of this checkout only (the qemu port has no boards/manifest.py).
 MANIFEST="$OUT_DIR/manifest.py"
-printf 'package("microrl", base_path="%s")\n' "$DEVICE_DIR" > "$MANIFEST"
+printf 'include("%s/manifest.py")\n' "$CHECKOUT" > "$MANIFEST"
 # QEMU's Cortex-M0 faults entering frozen ARMv6-M native code (in mp_setup_code_state_native), so
 # the M0 firmware leaves the viper kernels out: there microrl reports "kernels_viper is not
 # installed" and runs the float kernels; bench-mcu sends kernels_viper.py for the viper backend.

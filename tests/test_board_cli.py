@@ -44,7 +44,7 @@ def test_mpremote_deploy_and_bench_against_vboard(vboard_cli, tmp_path):
     hello = json.loads(deployed.stdout)
     assert hello["implementation"] == "micropython" and hello["protocol"] == 1
     assert "mpy-cross -march=x64" in deployed.stderr
-    listing = sorted((tmp_path / "flash" / "microrl").iterdir())
+    listing = sorted((tmp_path / "flash" / "lib" / "microrl").iterdir())
     assert listing and all(p.suffix == ".mpy" for p in listing)
 
     # Without --out the results are named after the profile the board was deployed with.

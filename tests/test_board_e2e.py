@@ -15,7 +15,7 @@ from microrl_host.board.boards import BOARDS_DIR
 def test_deploy_hello_bench_train(tmp_path, compiled):
     flash = tmp_path / "flash"
     with deployed_board(flash, compiled=compiled) as board, link_to(board) as link:
-        files = sorted(os.listdir(flash / "microrl"))
+        files = sorted(os.listdir(flash / "lib" / "microrl"))
         suffix = ".mpy" if compiled else ".py"
         # viper code compiles for an architecture: bytecode packages keep it as source
         assert files and all(f.endswith(suffix) or f == "kernels_viper.py" for f in files), files

@@ -17,9 +17,11 @@ from microrl_host.board.transport import BoardError, BoardReset, BoardTimeout, P
 
 PROTOCOL_VERSION = 1
 CHUNK_BYTES = 768
-# Printed by the firmware, never by the serve loop (MicroPython, CircuitPython, ESP32 ROM).
-_CONSOLE_MARKERS = (b"MicroPython ", b"soft reboot", b"raw REPL; CTRL-B", b"Traceback (most recent",
-                    b"Adafruit CircuitPython", b"Auto-reload", b"rst:0x", b"ESP-ROM:", b">>> ")
+# Printed by the firmware, never by the serve loop (MicroPython, CircuitPython, ESP32 ROM): at a
+# restart (banner, REPL prompt, ROM boot lines), and at the REPL.
+RESTART_MARKERS = (b"MicroPython ", b"soft reboot", b"Adafruit CircuitPython", b"Auto-reload",
+                   b"rst:0x", b"ESP-ROM:", b">>> ")
+_CONSOLE_MARKERS = RESTART_MARKERS + (b"raw REPL; CTRL-B", b"Traceback (most recent")
 _PROMPTS = (b">>> ", b"raw REPL; CTRL-B to exit\r\n>")
 _TAIL_S = 0.3  # how long to gather the rest of the console text for the error message
 _HELLO_RETRY_S = 1.0

@@ -192,7 +192,7 @@ class VirtualBoard:
     def _power_on(self):
         termios.tcflush(self._board_slave, termios.TCIFLUSH)  # input sent to a dead board is lost
         env = dict(os.environ)
-        env["MICROPYPATH"] = ":.frozen:lib"  # a board's sys.path: flash root, frozen modules, /lib
+        env["MICROPYPATH"] = ":.frozen:./lib"  # like a board's: root, frozen, a lib that mip finds
         for name in ("MICRORL_BACKEND", "MICRORL_FLOAT_BITS"):
             env.pop(name, None)
         if self.float_bits == 32:
