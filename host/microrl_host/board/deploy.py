@@ -280,9 +280,8 @@ def copy_files(port, lib, files, stall_s=COPY_STALL_S, on_copied=None):
                           % (doing, watched.drain())) from None
     except (TransportError, TimeoutError, OSError) as e:
         printed = watched.drain() if watched is not None else None
-        raise DeployError("%s on %s failed: %s%s" % (
-            doing, port, e, "; the board restarted, it printed: %s" % printed if printed else ""))\
-            from None
+        restarted = "; the board restarted, it printed: %s" % printed if printed else ""
+        raise DeployError("%s on %s failed: %s%s" % (doing, port, e, restarted)) from None
     finally:
         transport.close()
 
