@@ -25,11 +25,12 @@ LINE = re.compile(r"^t (\d+\.\d) s: angle (-?\d+\.\d) deg, torque (-?\d+\.\d\d) 
                   r"return (-?\d+\.\d\d)$")
 
 
-def run_example(name, cwd, *path):
+def run_example(name, cwd, *path, heap="2M"):
     """examples/NAME/main.py under the desktop micropython with device/ (and ``path``) to import."""
     env = dict(os.environ, MICROPYPATH=":".join([str(REPO / "device")] + [str(p) for p in path]))
-    proc = subprocess.run([default_micropython(), str(EXAMPLES / name / "main.py")], cwd=cwd,
-                          env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([default_micropython(), "-X", "heapsize=" + heap,
+                           str(EXAMPLES / name / "main.py")], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout.splitlines()
 
@@ -37,7 +38,7 @@ def run_example(name, cwd, *path):
 def test_train_example_matches_the_mirror(tmp_path):
     source = (EXAMPLES / "train" / "main.py").read_text()
     assert len(source.splitlines()) == 10
-    lines = run_example("train", tmp_path)
+    lines = run_example("train", tmp_path, heap="192K")  # a Pico's heap, as its README says
     evals = [line.split() for line in lines[:-1]]
     assert [(w[0], w[2], w[3]) for w in evals] == [("step", "evaluation", "return")] * 3
     # The config the example sets, trained by the mirror: the same returns (float64 both).
