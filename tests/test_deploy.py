@@ -130,3 +130,20 @@ def test_a_mistyped_board_is_rejected(capsys):
     assert run_deploy("--port", "/dev/nonexistent", "--board", "rp2-pcio") == 1
     assert capsys.readouterr().err.startswith(
         "deploy failed: unknown board 'rp2-pcio'; known boards: esp32, esp32s3-psram, ")
+
+
+def test_a_profile_file_given_by_path(board, tmp_path, capsys):
+    text = (deploy.DEVICE_DIR.parent / "boards" / "rp2-pico.toml").read_text()
+    assert 'name = "rp2-pico"' in text
+    mine = tmp_path / "my-pico.toml"
+    mine.write_text(text.replace('name = "rp2-pico"', 'name = "my-pico"')
+                    .replace("batch_size = 16", "batch_size = 12"))
+    assert run_deploy("--port", board.port, "--board", mine, "--no-start") == 0
+    settings = json.loads((Path(board.flash_dir) / "microrl.json").read_text())
+    assert settings["board"] == "my-pico" and settings["config"]["batch_size"] == 12
+    assert "for board profile my-pico" in capsys.readouterr().out
+    (tmp_path / "broken.toml").write_text("heap_bytes = = 1\n")
+    for path, message in ((tmp_path / "none.toml", "board profile file %s not found"),
+                          (tmp_path / "broken.toml", "board profile %s: not valid TOML: ")):
+        assert run_deploy("--port", board.port, "--board", path) == 1
+        assert capsys.readouterr().err.startswith("deploy failed: " + message % path)

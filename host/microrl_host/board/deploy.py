@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 from microrl_host.board import mpy
-from microrl_host.board.boards import load_profile
 from microrl_host.board.link import RESTART_MARKERS, BoardLink
 from microrl_host.board.transport import LinkError, SerialTransport
 from microrl_host.board.vboard import profile_or_defaults
@@ -356,7 +355,8 @@ def find_port():
 
 def add_arguments(parser):
     parser.add_argument("--port", default=None, help="serial port (default: the first USB board)")
-    parser.add_argument("--board", default=None, help="board profile in boards/ (default: defaults)")
+    parser.add_argument("--board", default=None,
+                        help="board profile: a name in boards/ or a .toml file (default: defaults)")
     parser.add_argument("--mpy", action="store_true",
                         help="send bytecode compiled by mpy-cross for the board's .mpy version")
     parser.add_argument("--native", action="store_true",
@@ -388,7 +388,7 @@ def parse_config(text):
 def run(args):
     log = (lambda text: print(text, file=sys.stderr)) if args.json else print
     try:
-        profile = load_profile(args.board) if args.board else profile_or_defaults(None)
+        profile = profile_or_defaults(args.board)  # a name in boards/ or a file; None: defaults
         config = parse_config(args.config)
         port = args.port or find_port()
         hello = deploy(port, profile, compiled=args.mpy, mode=args.mode, steps=args.steps,
