@@ -86,11 +86,12 @@ class DeployError(Exception):
     """A deploy step failed; the message says which and why."""
 
 
-def mpremote(port, *args, timeout_s=MPREMOTE_TIMEOUT_S, what=None):
-    """Run ``mpremote connect PORT resume ARGS...``; its stdout, or DeployError naming ``what``
-    (default: the mpremote command) and mpremote's last line of error output."""
+def mpremote(port, *args, timeout_s=MPREMOTE_TIMEOUT_S, what=None, command=None):
+    """Run ``mpremote connect PORT resume ARGS...`` (``command``: another mpremote's argv prefix);
+    its stdout, or DeployError naming ``what`` (default: the mpremote command) and mpremote's last
+    line of error output."""
     what = what or "mpremote " + args[0]
-    cmd = [sys.executable, "-m", "mpremote", "connect", port, "resume"] + list(args)
+    cmd = (command or [sys.executable, "-m", "mpremote"]) + ["connect", port, "resume"] + list(args)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired as e:
@@ -286,10 +287,11 @@ def copy_files(port, lib, files, stall_s=COPY_STALL_S, on_copied=None):
 
 
 def deploy(port, profile, compiled=False, mode="serve", steps=None, seed=None, config=None,
-           start=True, hello_timeout_s=30.0, log=print, native=False, boot=False, on_copied=None):
+           start=True, hello_timeout_s=30.0, log=print, native=False, replace_boot=False,
+           on_copied=None):
     """Copy, start and check; returns the board's hello reply (None when not serving).
     ``native`` (with ``compiled``): the pure-Python kernels as machine code for the board.
-    ``boot``: replace the board's boot file even when it is not microrl's."""
+    ``replace_boot``: replace the board's boot file even when it is not microrl's."""
     if native and not compiled:
         raise DeployError("--native needs --mpy: machine code travels in .mpy files")
     settings = board_settings(profile, mode, steps, seed, config)
@@ -302,7 +304,7 @@ def deploy(port, profile, compiled=False, mode="serve", steps=None, seed=None, c
         raise DeployError("the firmware reports no native code architecture (its .mpy value "
                           "has none): deploy without --native")
     boot_file = board["boot"]
-    if board["boot_state"] == "other" and not boot:
+    if board["boot_state"] == "other" and not replace_boot:
         log("kept the board's own %s (not microrl's); it runs at boot instead of microrl: start "
             "microrl from it with `from microrl.app import main; main()`, or deploy with --boot to "
             "replace it" % boot_file)
@@ -320,9 +322,14 @@ def deploy(port, profile, compiled=False, mode="serve", steps=None, seed=None, c
     if not start:
         return None
     if mode == "train":
-        _follow_training(port, log)
+        follow_training(port, log)
         return None
     mpremote(port, "exec", "--no-follow", _START, what="starting the serve loop")
+    return say_hello(port, hello_timeout_s, log)
+
+
+def say_hello(port, hello_timeout_s, log):
+    """The hello reply of the serve loop just started on ``port``, summed up in ``log``."""
     with BoardLink(SerialTransport(port), timeout_s=hello_timeout_s) as link:
         hello = link.connect()
     log("serving: %s %s, ulab %s, %d-bit floats, backend %s (%s), %s bytes free, microrl %s"
@@ -332,10 +339,11 @@ def deploy(port, profile, compiled=False, mode="serve", steps=None, seed=None, c
     return hello
 
 
-def _follow_training(port, log):
+def follow_training(port, log, start=_START, command=None):
     """Start main (train mode) and pass its progress lines to ``log`` until it saved the weights."""
     log("training on the board; its progress lines follow")
-    cmd = [sys.executable, "-m", "mpremote", "connect", port, "resume", "exec", _START]
+    cmd = ((command or [sys.executable, "-m", "mpremote"]) + ["connect", port, "resume", "exec",
+                                                              start])
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
         for line in proc.stdout:
             log(line.rstrip())
@@ -393,7 +401,7 @@ def run(args):
         port = args.port or find_port()
         hello = deploy(port, profile, compiled=args.mpy, mode=args.mode, steps=args.steps,
                        seed=args.seed, config=config, start=not args.no_start, log=log,
-                       native=args.native, boot=args.boot)
+                       native=args.native, replace_boot=args.boot)
     except (DeployError, LinkError, ValueError) as e:
         print("deploy failed: %s" % e, file=sys.stderr)
         return 1
