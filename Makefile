@@ -10,7 +10,7 @@ export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: setup test test-fast sim bench-learn bench-peers bench-boards bench-sumtree bench-parity bench-qactor bench-mcu mpy clean
+.PHONY: setup test test-fast sim bench-learn bench-peers bench-boards bench-sumtree bench-parity bench-qactor bench-mcu mpy package-json clean
 
 setup: $(STAMP_SETUP)
 
@@ -66,6 +66,10 @@ bench-mcu: $(if $(FIRMWARE_DIR),$(STAMP_SETUP))
 
 mpy: $(STAMP_SETUP)
 	$(VENV)/bin/microrl mpy --out build/mpy
+
+# package.json (what mip installs) after a module of device/microrl was added or removed.
+package-json: $(STAMP_SETUP)
+	$(PY) -m microrl_host.board.mip
 
 clean:
 	rm -rf build runs bench/results .pytest_cache

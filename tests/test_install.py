@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from boardkit import SMALL
+from microrl_host.board import mip
 from microrl_host.board.vboard import VirtualBoard, default_micropython
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,7 +68,9 @@ def check_trains(port):
 def test_package_json_lists_every_module_of_the_device_package():
     doc = json.loads((REPO / "package.json").read_text())
     assert set(doc) == {"urls"}  # no version: device/microrl/__init__.py holds the only one
-    assert doc["urls"] == [["microrl/" + m, "device/microrl/" + m] for m in MODULES]
+    assert doc["urls"] == [["microrl/" + m, "device/microrl/" + m] for m in MODULES], \
+        "package.json does not list the modules of device/microrl: run make package-json"
+    assert (REPO / "package.json").read_text() == mip.package_text()
 
 
 def test_mpremote_mip_install_from_a_local_copy(tmp_path):
