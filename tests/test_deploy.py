@@ -4,6 +4,7 @@ before anything is copied, with one line naming the problem."""
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 
@@ -57,6 +58,8 @@ def test_deploy_installs_into_lib_and_keeps_the_users_main(board):
                "--no-start")
     assert proc.returncode == 0, proc.stderr
     assert "replacing the board's own main.py (--boot)" in proc.stdout
+    files = len(MODULES) + 2  # the package, microrl.json and main.py
+    assert re.search(r"copying: 100%%\|.*\| %d/%d " % (files, files), proc.stderr), proc.stderr
     assert (flash / "main.py").read_text() == OUR_MAIN
     board.reset()
     with link_to(board) as link:

@@ -35,18 +35,22 @@ def run_example(name, cwd, *path, heap="2M"):
     return proc.stdout.splitlines()
 
 
-def test_train_example_matches_the_mirror(tmp_path):
+def test_train_example_prints_its_readme_and_the_mirrors_numbers(tmp_path):
     source = (EXAMPLES / "train" / "main.py").read_text()
     assert len(source.splitlines()) == 10
     lines = run_example("train", tmp_path, heap="192K")  # a Pico's heap, as its README says
+    # Under the board's own backend (viper here: no ulab) it prints what the README shows.
+    readme = (EXAMPLES / "train" / "README.md").read_text()
+    assert "\n".join("    " + line for line in lines) in readme
     evals = [line.split() for line in lines[:-1]]
     assert [(w[0], w[2], w[3]) for w in evals] == [("step", "evaluation", "return")] * 3
-    # The config the example sets, trained by the mirror: the same returns (float64 both).
+    # The config the example sets, trained by the float64 mirror: the same returns within the
+    # int16-code products of the viper kernels (measured: 1.3 at most, 0.1 %).
     config = re.search(r"TD3Config\((.*?)\)\n", source, re.S).group(1)
     expected = train(eval("TD3Config(%s)" % config))["eval_returns"]
     assert [int(w[1]) for w in evals] == [step for step, _ in expected] == [500, 1000, 1500]
     for words, (_, value) in zip(evals, expected):
-        assert float(words[4]) == pytest.approx(value, abs=1e-6)
+        assert float(words[4]) == pytest.approx(value, rel=1e-2)
     blob = (tmp_path / "actor.bin").read_bytes()
     assert blob[:4] == b"MRLW" and blob[4] == 1  # weights.py's magic and format version
     assert lines[-1] == "saved the trained actor to actor.bin: %d bytes" % len(blob)

@@ -10,6 +10,7 @@ Request = dict[str, Any]
 class Server:
     """One board session: the learner, an upload in progress, and the command table."""
 
+    board: Optional[str]  # the profile name from microrl.json
     config_overrides: dict[str, Any]
     weights_file: str
     trainer: Optional[Trainer]

@@ -26,6 +26,7 @@ from microrl_host.board.link import RESTART_MARKERS, BoardLink
 from microrl_host.board.transport import LinkError, SerialTransport
 from microrl_host.board.vboard import profile_or_defaults
 from microrl_host.mirror.config import TD3Config
+from microrl_host.progress import Progress
 
 DEVICE_DIR = Path(__file__).resolve().parents[3] / "device"
 SETTINGS_FILE = "microrl.json"
@@ -288,10 +289,11 @@ def copy_files(port, lib, files, stall_s=COPY_STALL_S, on_copied=None):
 
 def deploy(port, profile, compiled=False, mode="serve", steps=None, seed=None, config=None,
            start=True, hello_timeout_s=30.0, log=print, native=False, replace_boot=False,
-           on_copied=None):
+           on_copied=None, progress=False):
     """Copy, start and check; returns the board's hello reply (None when not serving).
     ``native`` (with ``compiled``): the pure-Python kernels as machine code for the board.
-    ``replace_boot``: replace the board's boot file even when it is not microrl's."""
+    ``replace_boot``: replace the board's boot file even when it is not microrl's.
+    ``progress``: a bar over the files copied, on stderr."""
     if native and not compiled:
         raise DeployError("--native needs --mpy: machine code travels in .mpy files")
     settings = board_settings(profile, mode, steps, seed, config)
@@ -318,7 +320,12 @@ def deploy(port, profile, compiled=False, mode="serve", steps=None, seed=None, c
             % (len(files), size, ", mpy-cross -march=%s" % march if march else
                (", mpy-cross bytecode" if compiled else ""), profile.name)
             + (" (kernels as native code)" if native else ""))
-        copy_files(port, lib, files, on_copied=on_copied)
+        with Progress(len(files), "copying", enabled=progress, unit="file") as bar:
+            def copied(count, total, path):
+                bar.advance()
+                if on_copied is not None:
+                    on_copied(count, total, path)
+            copy_files(port, lib, files, on_copied=copied)
     if not start:
         return None
     if mode == "train":
@@ -401,7 +408,7 @@ def run(args):
         port = args.port or find_port()
         hello = deploy(port, profile, compiled=args.mpy, mode=args.mode, steps=args.steps,
                        seed=args.seed, config=config, start=not args.no_start, log=log,
-                       native=args.native, replace_boot=args.boot)
+                       native=args.native, replace_boot=args.boot, progress=True)
     except (DeployError, LinkError, ValueError) as e:
         print("deploy failed: %s" % e, file=sys.stderr)
         return 1
