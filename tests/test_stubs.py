@@ -10,9 +10,9 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "device" / "microrl"
 STUBBED = sorted(p.stem for p in PACKAGE.glob("*.pyi"))
 # What a main.py of one's own builds on: training, the learner and its settings, the board's entry
-# points, the weights file and the int8 policy.
-PUBLIC_API = {"__init__", "app", "config", "mlp", "pendulum", "qactor", "rng", "serve", "td3",
-              "train", "weights"}
+# points, the weights file, checkpoints and the int8 policy.
+PUBLIC_API = {"__init__", "app", "checkpoint", "config", "mlp", "pendulum", "qactor", "rng", "serve",
+              "td3", "train", "weights"}
 
 
 def public_names(tree):
@@ -94,7 +94,7 @@ def test_config_stub_lists_every_field():
     fields = re.findall(r'^\s*\("(\w+)", ', (PACKAGE / "config.py").read_text(), re.M)
     stub = ast.parse((PACKAGE / "config.pyi").read_text())
     declared = [k for k, v in public_names(stub)["TD3Config"].items() if v is None]
-    assert len(fields) == 31 and declared == fields
+    assert len(fields) == 33 and declared == fields
 
 
 def test_exported_policy_stub_matches_an_export(tmp_path):

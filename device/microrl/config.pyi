@@ -38,6 +38,8 @@ class TD3Config:
     per_beta: float  # importance-sampling exponent of the weights (N P(i)) ** -beta
     per_k: int  # fan-out of the sum tree: 2, 4, 8 or 16
     per_eps: float  # added to |TD error| so that no priority is zero
+    checkpoint_every: int  # env steps between checkpoints of the whole run (0: none)
+    checkpoint_replay: bool  # checkpoints hold the replay buffer too (exact resume)
 
     def __init__(self, **overrides: Any) -> None: ...
     @classmethod

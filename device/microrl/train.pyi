@@ -1,5 +1,6 @@
 from typing import Callable, Optional, TypedDict
 
+from .checkpoint import Checkpointer
 from .config import TD3Config
 from .pendulum import Pendulum
 from .rng import Rng
@@ -25,6 +26,7 @@ class Trainer:
     steps: int
     episodes: int
     episode_return: float
+    checkpoint: Optional[Checkpointer]  # when checkpointing or resumed
 
     def __init__(self, config: TD3Config) -> None: ...
     def step(self) -> Optional[float]:
@@ -34,6 +36,8 @@ class Trainer:
 
 def train(config: TD3Config,
           on_episode: Optional[Callable[[int, int, float], Optional[bool]]] = None,
-          on_eval: Optional[Callable[[int, float], Optional[bool]]] = None) -> TrainResult:
-    """Train from scratch; ``on_episode(episode, step, return)`` and ``on_eval(step, mean_return)``
-    are called as the run goes, and returning True from either stops it early."""
+          on_eval: Optional[Callable[[int, float], Optional[bool]]] = None,
+          trainer: Optional[Trainer] = None) -> TrainResult:
+    """Train from scratch (or go on with ``trainer``, e.g. a resumed one, up to total_steps);
+    ``on_episode(episode, step, return)`` and ``on_eval(step, mean_return)`` are called as the run
+    goes, and returning True from either stops it early."""
