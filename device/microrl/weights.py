@@ -9,7 +9,10 @@ board stores, so a blob read back from the same board is bit for bit what it hol
 
 import struct
 
-import binascii
+try:
+    import binascii
+except ImportError:  # firmware built without binascii (some CircuitPython boards)
+    binascii = None
 
 from .backend import STORE_BITS, K
 
@@ -19,6 +22,15 @@ _HEADER = "<4sBBBB"
 _HEADER_BYTES = 8
 
 _crc32 = getattr(binascii, "crc32", None)
+_B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_EROFS = 30  # errno of a write to a read-only filesystem
+READ_ONLY_HELP = (
+    "%s: the flash is read-only to code. On CircuitPython it is while the CIRCUITPY drive is "
+    "mounted over USB: to let the board save weights, put a boot.py on the drive holding "
+    "`import storage; storage.remount('/', readonly=False)` and reset the board (the computer "
+    "then sees the drive read-only; delete boot.py from the REPL with "
+    "`import os; os.remove('boot.py')` to undo), or serve and fetch the weights over serial "
+    "(get_weights) instead")
 
 
 class WeightsError(ValueError):
@@ -111,8 +123,46 @@ def unpack_into(params, blob):
                 offset += step
 
 
+def b64encode(data):
+    """Base64 text of ``data``, without binascii (firmware built without it)."""
+    out = bytearray(4 * ((len(data) + 2) // 3))
+    o = 0
+    for i in range(0, len(data), 3):
+        n = len(data) - i
+        v = data[i] << 16 | (data[i + 1] << 8 if n > 1 else 0) | (data[i + 2] if n > 2 else 0)
+        out[o] = _B64[v >> 18]
+        out[o + 1] = _B64[(v >> 12) & 63]
+        out[o + 2] = _B64[(v >> 6) & 63] if n > 1 else 61  # "="
+        out[o + 3] = _B64[v & 63] if n > 2 else 61
+        o += 4
+    return out.decode()
+
+
+def b64decode(text):
+    """The bytes of base64 ``text``, without binascii; ValueError when it is not base64."""
+    raw = text.encode() if isinstance(text, str) else bytes(text)
+    raw = raw.rstrip(b"=")
+    if len(raw) % 4 == 1:
+        raise ValueError("base64 text of %d characters" % len(text))
+    out = bytearray(len(raw) * 3 // 4)
+    v = bits = o = 0
+    for c in raw:
+        k = _B64.find(bytes((c,)))
+        if k < 0:
+            raise ValueError("not a base64 character: %r" % chr(c))
+        v = (v << 6 | k) & 0xFFFFFF
+        bits += 6
+        if bits >= 8:
+            bits -= 8
+            out[o] = (v >> bits) & 0xFF
+            o += 1
+    return bytes(out)
+
+
 def encode_chunk(data):
     """(base64 text, crc32) of one chunk of bytes."""
+    if binascii is None:
+        return b64encode(data), crc32(data)
     text = binascii.b2a_base64(data)
     if isinstance(text, (bytes, bytearray)):
         text = text.decode()
@@ -122,7 +172,7 @@ def encode_chunk(data):
 def decode_chunk(text, expected_crc32):
     """The bytes of a base64 chunk; raises WeightsError when it is not base64 or its CRC differs."""
     try:
-        data = binascii.a2b_base64(text)
+        data = binascii.a2b_base64(text) if binascii is not None else b64decode(text)
     except (ValueError, TypeError):
         data = b""
     if not data:  # MicroPython skips characters outside the base64 alphabet instead of failing
@@ -151,6 +201,26 @@ class Upload:
         return self.received == len(self.buf)
 
 
+def _open_for_writing(path, name=None):
+    """``open(path, "wb")``; WeightsError with the boot.py recipe, naming ``name`` (default
+    ``path``), when the flash is read-only."""
+    try:
+        return open(path, "wb")
+    except OSError as e:
+        if e.args and e.args[0] == _EROFS:
+            raise WeightsError(READ_ONLY_HELP % (name or path)) from None
+        raise
+
+
+def check_writable(path):
+    """Raise WeightsError (read-only flash) or OSError now rather than after a long run. It writes
+    a probe file beside ``path``, never ``path`` or its .tmp, which may hold the only whole copy."""
+    import os
+    probe = path + ".probe"
+    _open_for_writing(probe, path).close()
+    os.remove(probe)
+
+
 def save(path, params):
     """Write the weights file so that a cut at any instant leaves one whole copy: to ``path``.tmp,
     then renamed over ``path`` (never removing ``path`` first). Where a rename cannot replace a file
@@ -159,7 +229,7 @@ def save(path, params):
     import os
     blob = pack(params)
     tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
+    with _open_for_writing(tmp) as f:
         f.write(blob)
     try:
         os.rename(tmp, path)
