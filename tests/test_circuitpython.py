@@ -182,3 +182,40 @@ def test_clock_on_cpython_wraps_like_the_board_ticks():
                      " clock.ticks_us() < 1 << 29, clock.ticks_ms() < 1 << 29,"
                      " clock.ticks_diff(2, (1 << 29) - 2)]))", engine="cpython")
     assert 45000 < out[0] < 1000000 and out[1:] == [True, True, 4]
+
+
+class _ScriptedTransport:
+    """Gives the board's output in the pieces a serial port might deliver."""
+
+    port = "scripted"
+
+    def __init__(self, pieces):
+        self.pieces = list(pieces)
+        self.written = b""
+
+    def write(self, data):
+        self.written += data
+
+    def read(self, timeout_s):
+        return self.pieces.pop(0) if self.pieces else b""
+
+    def discard_input(self):
+        pass
+
+    def close(self):
+        pass
+
+
+STATUS_BAR = "\x1b]0;\N{SNAKE}192.168.1.7 | code.py | 10.3.0\x1b\\".encode()
+
+
+def test_link_ignores_status_bar_sequences_before_a_reply():
+    from microrl_host.board.link import BoardLink
+
+    reply = b'{"v": 1, "id": 1, "ok": true, "implementation": "circuitpython"}\n'
+    link = BoardLink(_ScriptedTransport([STATUS_BAR[:9], STATUS_BAR[9:] + reply[:20],
+                                         reply[20:] + STATUS_BAR + b"\x1b]0;\x1b\\",
+                                         b'\x1b[2K{"v": 1, "id": 2, "ok": true, "n": 5}\n']))
+    assert link.request("hello")["implementation"] == "circuitpython"
+    assert link.request("bench")["n"] == 5
+    assert link.noise == []
