@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -19,7 +20,11 @@ BOARD_TIME = ["localtime", "mktime", "monotonic", "monotonic_ns", "sleep", "stru
 SMALL = {"actor_hidden": [8, 8], "critic_hidden": [8, 8], "batch_size": 8,
          "buffer_capacity": 500, "learning_starts": 50, "eval_episodes": 1, "episode_steps": 50,
          "eval_every": 0}
-CIRCUITPYTHON = os.environ.get("CIRCUITPYTHON")
+CIRCUITPYTHON = os.environ.get("CIRCUITPYTHON")  # a CircuitPython unix build, if there is one
+CIRCUITPYTHON_MPY_CROSS = os.environ.get("CIRCUITPYTHON_MPY_CROSS")  # and its mpy-cross
+needs_circuitpython = pytest.mark.skipif(not (CIRCUITPYTHON and CIRCUITPYTHON_MPY_CROSS),
+                                         reason="set CIRCUITPYTHON and CIRCUITPYTHON_MPY_CROSS "
+                                                "to a CircuitPython unix build and its mpy-cross")
 INTERPRETERS = ["micropython"] + (["circuitpython"] if CIRCUITPYTHON else [])
 
 
@@ -219,3 +224,186 @@ def test_link_ignores_status_bar_sequences_before_a_reply():
     assert link.request("hello")["implementation"] == "circuitpython"
     assert link.request("bench")["n"] == 5
     assert link.noise == []
+
+
+# The host side: deploying to a CIRCUITPY drive or over the REPL, and CircuitPython's .mpy files.
+
+def _drive(tmp_path):
+    drive = tmp_path / "CIRCUITPY"
+    drive.mkdir()
+    (drive / "boot_out.txt").write_text("Adafruit CircuitPython 10.3.0 on 2025-10-01; "
+                                        "Raspberry Pi Pico with rp2040\nBoard ID:raspberry_pi_pico\n")
+    return drive
+
+
+def test_drive_deploy_writes_the_circup_layout_and_the_board_boots_it(tmp_path):
+    from boardkit import cli
+
+    drive = _drive(tmp_path)
+    (drive / "lib" / "microrl").mkdir(parents=True)
+    (drive / "lib" / "microrl" / "stale.py").write_text("raise ImportError\n")
+    (drive / "lib" / "other.py").write_text("x = 1\n")
+    proc = cli("deploy", "--drive", drive, "--board", "rp2-pico", "--config",
+               json.dumps({"actor_hidden": [8, 8], "critic_hidden": [8, 8], "batch_size": 8}))
+    assert proc.returncode == 0, proc.stderr
+    assert "Raspberry Pi Pico with rp2040" in proc.stdout
+    sources = sorted(p.name for p in (DEVICE_DIR / "microrl").glob("*.py"))
+    assert sorted(p.name for p in (drive / "lib" / "microrl").iterdir()) == sources
+    assert (drive / "lib" / "other.py").read_text() == "x = 1\n"  # the user's libraries stay
+    assert (drive / "code.py").read_text() == (DEVICE_DIR / "main.py").read_text()
+    assert not (drive / "main.py").exists()
+    settings = json.loads((drive / "microrl.json").read_text())
+    assert settings["board"] == "rp2-pico" and settings["mode"] == "serve"
+    assert settings["config"]["actor_hidden"] == [8, 8] and settings["config"]["batch_size"] == 8
+    # Boot it as a board would: code.py from the drive's root, microrl from lib/, a board's time.
+    script = ("import sys\nsys.path[:0] = [%r, '', 'lib']\nexec(open('code.py').read())\n"
+              % str(BOARD_DIR))
+    proc = subprocess.run([micropython_path(), "-X", "heapsize=4M", "-c", script],
+                          input=_requests({"cmd": "hello"}, {"cmd": "reset"}),
+                          capture_output=True, text=True, timeout=120, cwd=drive)
+    ready, hello, reset = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert ready["event"] == "ready" and hello["ok"] and hello["learner"] is None
+    assert reset["ok"] and reset["config"]["actor_hidden"] == [8, 8]
+    # Deploying again replaces our own code.py without being asked.
+    assert cli("deploy", "--drive", drive, "--mode", "train").returncode == 0
+    assert json.loads((drive / "microrl.json").read_text())["mode"] == "train"
+
+
+@pytest.mark.parametrize("setup,args,message", [
+    ("nothing", [], "is not a directory: pass the mount point of the CIRCUITPY drive"),
+    ("no boot_out", [], "has no boot_out.txt, so it is not a CircuitPython drive"),
+    ("own code.py", [], "the board has a code.py of its own: pass --replace-code-py"),
+    ("drive", ["--config", '{"batch_size": 0}'], "bad config, nothing copied: batch_size must be"),
+    ("drive", ["--mpy"], "writes MicroPython .mpy files, which CircuitPython does not load: pass "
+                         "CircuitPython's own mpy-cross as --mpy-cross"),
+])
+def test_drive_deploy_refuses_what_would_not_work(tmp_path, setup, args, message):
+    from boardkit import cli
+
+    if setup == "nothing":
+        drive = tmp_path / "absent"
+    elif setup == "no boot_out":
+        drive = tmp_path
+    else:
+        drive = _drive(tmp_path)
+        if setup == "own code.py":
+            (drive / "code.py").write_text("print('my project')\n")
+    proc = cli("deploy", "--drive", drive, *args)
+    assert proc.returncode == 1 and message in proc.stderr
+    assert not (drive / "lib").exists() and not (drive / "microrl.json").exists()
+    if setup == "own code.py":
+        assert (drive / "code.py").read_text() == "print('my project')\n"
+        assert cli("deploy", "--drive", drive, "--replace-code-py").returncode == 0
+        assert (drive / "code.py").read_text() == (DEVICE_DIR / "main.py").read_text()
+
+
+CP_ENOENT = ("Traceback (most recent call last):\r\n  File \"<stdin>\", line 1, in <module>\r\n"
+             "OSError: [Errno 2] No such file/directory\r\n")
+
+
+def test_mpremote_is_taught_circuitpythons_wording_of_enoent():
+    from mpremote import transport
+
+    error = transport.TransportExecError(1, CP_ENOENT)
+    assert not isinstance(transport._convert_filesystem_error(error, "x"), OSError)
+    code = ("import sys, errno\nfrom microrl_host.board import circuitpy\n"
+            "circuitpy._convert_circuitpython_errors()\nfrom mpremote import transport\n"
+            "e = transport._convert_filesystem_error(transport.TransportExecError(1, %r), 'x')\n"
+            "print(type(e).__name__, e.errno == errno.ENOENT)\n"
+            "e = transport._convert_filesystem_error(transport.TransportExecError(1, 'boom'), 'x')"
+            "\nprint(type(e).__name__)\n" % CP_ENOENT)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["FileNotFoundError", "True", "TransportExecError"], out.stderr
+
+
+def test_repl_deploy_copies_the_layout_through_the_workaround_and_serves(tmp_path):
+    from boardkit import SMALL as BOARD_SMALL
+    from microrl_host.board import circuitpy
+    from microrl_host.board.vboard import VirtualBoard
+
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    (flash / "main.py").write_text("print('not started')\n")
+    settings = {"board": "default", "mode": "serve", "config": BOARD_SMALL}
+    with VirtualBoard(2 * 1024 * 1024, flash_dir=flash) as board:
+        hello = circuitpy.deploy_repl(board.port, settings, log=lambda text: None)
+    sources = sorted(p.name for p in (DEVICE_DIR / "microrl").glob("*.py"))
+    assert sorted(p.name for p in (flash / "lib" / "microrl").iterdir()) == sources
+    assert (flash / "code.py").read_text() == (DEVICE_DIR / "main.py").read_text()
+    assert (flash / "main.py").read_text() == "print('not started')\n"
+    assert json.loads((flash / "microrl.json").read_text())["config"] == BOARD_SMALL
+    assert hello["ok"] and hello["implementation"] == "micropython"  # served by code.py
+
+
+FAKE_MPY_CROSS = """#!/bin/sh
+# writes a file with CircuitPython's header byte wherever -o points
+while [ "$1" != "-o" ]; do shift; done
+printf 'C\\006\\000\\037' > "$2"
+"""
+
+
+def test_mpy_flavour_by_header_byte_and_sim_rejects_a_foreign_mpy_cross(tmp_path):
+    from boardkit import cli
+    from microrl_host.board import circuitpy
+    from microrl_host.board.mpy import mpy_cross_command
+
+    fake = tmp_path / "cp-mpy-cross"
+    fake.write_text(FAKE_MPY_CROSS)
+    fake.chmod(0o755)
+    assert circuitpy.mpy_flavour(fake) == "circuitpython"
+    assert circuitpy.mpy_flavour() == "micropython"  # the installed one
+    assert mpy_cross_command(fake) == [str(fake)]
+    proc = cli("sim", "--engine", "micropython", "--mpy-cross", fake, "--steps", "200",
+               "--out", tmp_path / "sim")
+    assert proc.returncode == 2
+    assert ("writes CircuitPython .mpy files, which MicroPython does not load: pass MicroPython's "
+            "own mpy-cross as --mpy-cross") in proc.stderr
+    assert not (tmp_path / "sim" / "run.json").exists()
+
+
+@needs_circuitpython
+def test_circuitpython_board_over_the_repl_deploys_mpy_serves_benches_and_trains(tmp_path):
+    """The whole path on a CircuitPython unix build with a board's modules frozen in."""
+    from boardkit import PROFILE, SMALL as BOARD_SMALL
+    from microrl_host.board import deploy
+    from microrl_host.board.link import BoardLink
+    from microrl_host.board.transport import VirtualTransport
+    from microrl_host.board.vboard import VirtualBoard
+
+    flash = tmp_path / "flash"
+    (flash / ".frozen").mkdir(parents=True)
+    for shim in BOARD_DIR.glob("*.py"):
+        (flash / ".frozen" / shim.name).write_text(shim.read_text())
+    with VirtualBoard(4 * 1024 * 1024, CIRCUITPYTHON, flash) as board:
+        hello = deploy.deploy(board.port, PROFILE, compiled=True, config=BOARD_SMALL,
+                              mpy_cross=CIRCUITPYTHON_MPY_CROSS, log=lambda text: None)
+        assert hello["implementation"] == "circuitpython" and hello["ulab"].startswith("6.5.3")
+        modules = sorted(p.stem for p in (DEVICE_DIR / "microrl").glob("*.py"))
+        assert sorted(p.name for p in (flash / "lib" / "microrl").iterdir()) == [
+            m + ".mpy" for m in modules]
+        assert (flash / "lib" / "microrl" / "clock.mpy").read_bytes()[:1] == b"C"
+        with BoardLink(VirtualTransport(board=board), timeout_s=30) as link:
+            link.connect()
+            bench = link.request("bench", name="trainer_step", repeat=20)
+            assert 0 < bench["min_us"] <= bench["median_us"] <= bench["max_us"] < 1000000
+            events = []
+            train = link.request("train", steps=300, on_event=events.append)
+            total = train["total_steps"]  # the benchmark trained the learner first
+            assert train["steps"] == 300 and total > 300
+            assert [e["step"] for e in events] == list(range(200 * ((total - 300) // 200 + 1),
+                                                             total + 1, 200))
+            assert all(-2000 < e["return"] < 0 for e in events)
+
+
+@needs_circuitpython
+def test_circuitpython_whole_sim_with_its_own_mpy(tmp_path):
+    from boardkit import cli
+
+    proc = cli("sim", "--engine", "micropython", "--micropython", CIRCUITPYTHON, "--mpy-cross",
+               CIRCUITPYTHON_MPY_CROSS, "--board", "rp2-pico", "--steps", "1200", "--seed", "2",
+               "--out", tmp_path, "--json", timeout_s=600)
+    assert proc.returncode == 0, proc.stderr
+    run = json.loads(proc.stdout)
+    assert run["engine_info"]["package"] == "circuitpython .mpy"
+    assert run["engine_info"]["backend"] == "ulab"
+    assert len(run["episode_returns"]) == 6 and -2000 < run["final_eval_return"] < 0

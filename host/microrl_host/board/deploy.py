@@ -7,6 +7,8 @@ virtual board has no soft reset and a real one needs none):
    ``main.py`` and ``microrl.json`` (made from ``boards/<B>.toml``, defaults if there is none);
 3. remove the old package on the board and copy the staged files;
 4. start ``main`` (the serve loop) and check the board answers ``hello``.
+A CircuitPython board (by its probe, or a CIRCUITPY drive given as ``--drive``) gets its own layout
+instead: see circuitpy.py.
 """
 
 import json
@@ -55,9 +57,10 @@ class DeployError(Exception):
     """A deploy step failed; the message says which and why."""
 
 
-def mpremote(port, *args, timeout_s=MPREMOTE_TIMEOUT_S):
-    """Run ``mpremote connect PORT resume ARGS...``; its stdout, or DeployError."""
-    cmd = [sys.executable, "-m", "mpremote", "connect", port, "resume"] + list(args)
+def mpremote(port, *args, timeout_s=MPREMOTE_TIMEOUT_S, command=None):
+    """Run ``mpremote connect PORT resume ARGS...`` (``command``: another mpremote's argv prefix);
+    its stdout, or DeployError."""
+    cmd = (command or [sys.executable, "-m", "mpremote"]) + ["connect", port, "resume"] + list(args)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired as e:
@@ -125,13 +128,24 @@ def stage(out_dir, settings, march=None, compiled=False, native=False):
 
 
 def deploy(port, profile, compiled=False, mode="serve", steps=None, seed=None, config=None,
-           start=True, hello_timeout_s=30.0, log=print, native=False):
+           start=True, hello_timeout_s=30.0, log=print, native=False, mpy_cross=None,
+           replace_boot=False):
     """Copy, start and check; returns the board's hello reply (None when not serving).
-    ``native`` (with ``compiled``): the pure-Python kernels as machine code for the board."""
+    ``native`` (with ``compiled``): the pure-Python kernels as machine code for the board.
+    A CircuitPython board gets circuitpy.py's layout (``mpy_cross``: its own mpy-cross)."""
     if native and not compiled:
         raise DeployError("--native needs --mpy: machine code travels in .mpy files")
     implementation, mpy_value = probe(port)
     log("board on %s: %s, .mpy %s" % (port, implementation, mpy_value))
+    if implementation == "circuitpython":
+        from microrl_host.board import circuitpy
+
+        return circuitpy.deploy_repl(port, board_settings(profile, mode, steps, seed, config),
+                                     compiled, mpy_cross, replace_boot, start, hello_timeout_s,
+                                     log)
+    if mpy_cross:
+        raise DeployError("--mpy-cross is for CircuitPython boards; this one runs %s, whose "
+                          "mpy-cross is the installed one" % implementation)
     march = mpy_target(implementation, mpy_value) if compiled else None
     if native and march is None:
         raise DeployError("the firmware reports no native code architecture (its .mpy value "
@@ -151,9 +165,14 @@ def deploy(port, profile, compiled=False, mode="serve", steps=None, seed=None, c
     if not start:
         return None
     if mode == "train":
-        _follow_training(port, log)
+        follow_training(port, log)
         return None
     mpremote(port, "exec", "--no-follow", _START)
+    return say_hello(port, hello_timeout_s, log)
+
+
+def say_hello(port, hello_timeout_s, log):
+    """The hello reply of the serve loop just started on ``port``, summed up in ``log``."""
     with BoardLink(SerialTransport(port), timeout_s=hello_timeout_s) as link:
         hello = link.connect()
     log("serving: %s %s, ulab %s, %d-bit floats, backend %s (%s), %s bytes free, microrl %s"
@@ -163,10 +182,11 @@ def deploy(port, profile, compiled=False, mode="serve", steps=None, seed=None, c
     return hello
 
 
-def _follow_training(port, log):
+def follow_training(port, log, start=_START, command=None):
     """Start main (train mode) and pass its progress lines to ``log`` until it saved the weights."""
     log("training on the board; its progress lines follow")
-    cmd = [sys.executable, "-m", "mpremote", "connect", port, "resume", "exec", _START]
+    cmd = ((command or [sys.executable, "-m", "mpremote"]) + ["connect", port, "resume", "exec",
+                                                              start])
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
         for line in proc.stdout:
             log(line.rstrip())
@@ -200,16 +220,33 @@ def add_arguments(parser):
                         help="JSON object of TD3Config overrides on top of the board profile")
     parser.add_argument("--no-start", action="store_true", help="copy only; start nothing")
     parser.add_argument("--json", action="store_true", help="print the hello reply as JSON")
+    circuitpython = parser.add_argument_group("CircuitPython (lib/microrl/, microrl.json, code.py)")
+    circuitpython.add_argument("--drive", metavar="PATH", default=None,
+                               help="copy to this mounted CIRCUITPY drive instead of over serial")
+    circuitpython.add_argument("--mpy-cross", metavar="PATH", default=None,
+                               help="with --mpy: the mpy-cross to compile with (CircuitPython's "
+                                    "own, for a CircuitPython board)")
+    circuitpython.add_argument("--replace-code-py", action="store_true",
+                               help="replace a code.py that is not microrl's")
 
 
 def run(args):
     log = (lambda text: print(text, file=sys.stderr)) if args.json else print
     try:
-        port = args.port or find_port()
         config = json.loads(args.config) if args.config else None
+        if args.drive:
+            from microrl_host.board import circuitpy
+
+            settings = board_settings(profile_or_defaults(args.board), args.mode, args.steps,
+                                      args.seed, config)
+            circuitpy.deploy_drive(args.drive, settings, args.mpy, args.mpy_cross,
+                                   args.replace_code_py, log)
+            return 0
+        port = args.port or find_port()
         hello = deploy(port, profile_or_defaults(args.board), compiled=args.mpy, mode=args.mode,
                        steps=args.steps, seed=args.seed, config=config, start=not args.no_start,
-                       log=log, native=args.native)
+                       log=log, native=args.native, mpy_cross=args.mpy_cross,
+                       replace_boot=args.replace_code_py)
     except (DeployError, LinkError, ValueError) as e:
         print("deploy failed: %s" % e, file=sys.stderr)
         return 1
