@@ -231,8 +231,8 @@ def test_link_ignores_status_bar_sequences_before_a_reply():
 def _drive(tmp_path):
     drive = tmp_path / "CIRCUITPY"
     drive.mkdir()
-    (drive / "boot_out.txt").write_text("Adafruit CircuitPython 10.3.0 on 2025-10-01; "
-                                        "Raspberry Pi Pico with rp2040\nBoard ID:raspberry_pi_pico\n")
+    (drive / "boot_out.txt").write_text("Adafruit CircuitPython 10.3.0 on 2025-10-01; Raspberry "
+                                        "Pi Pico with rp2040\nBoard ID:raspberry_pi_pico\n")
     return drive
 
 
@@ -264,9 +264,13 @@ def test_drive_deploy_writes_the_circup_layout_and_the_board_boots_it(tmp_path):
     ready, hello, reset = [json.loads(line) for line in proc.stdout.splitlines()]
     assert ready["event"] == "ready" and hello["ok"] and hello["learner"] is None
     assert reset["ok"] and reset["config"]["actor_hidden"] == [8, 8]
-    # Deploying again replaces our own code.py without being asked.
-    assert cli("deploy", "--drive", drive, "--mode", "train").returncode == 0
+    # Deploying again replaces our own code.py without being asked; train mode needs boot.py.
+    proc = cli("deploy", "--drive", drive, "--mode", "train")
+    assert proc.returncode == 0 and "board cannot save its weights file" in proc.stdout
     assert json.loads((drive / "microrl.json").read_text())["mode"] == "train"
+    (drive / "boot.py").write_text("import storage\nstorage.remount('/', readonly=False)\n")
+    proc = cli("deploy", "--drive", drive, "--mode", "train")
+    assert proc.returncode == 0 and "cannot save" not in proc.stdout
 
 
 @pytest.mark.parametrize("setup,args,message", [
@@ -276,6 +280,8 @@ def test_drive_deploy_writes_the_circup_layout_and_the_board_boots_it(tmp_path):
     ("drive", ["--config", '{"batch_size": 0}'], "bad config, nothing copied: batch_size must be"),
     ("drive", ["--mpy"], "writes MicroPython .mpy files, which CircuitPython does not load: pass "
                          "CircuitPython's own mpy-cross as --mpy-cross"),
+    ("drive", ["--mpy", "--native"], "--native is not for CircuitPython: its builds load no "
+                                     "native code"),
 ])
 def test_drive_deploy_refuses_what_would_not_work(tmp_path, setup, args, message):
     from boardkit import cli

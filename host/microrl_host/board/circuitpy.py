@@ -29,6 +29,7 @@ from pathlib import Path
 
 from microrl_host.board import mpy
 from microrl_host.board.deploy import DeployError
+from microrl_host.board.link import CONSOLE_ESCAPES
 
 DEVICE_DIR = Path(__file__).resolve().parents[3] / "device"
 PACKAGE_DIR = "lib/microrl"
@@ -36,6 +37,7 @@ SETTINGS_FILE = "microrl.json"
 BOOT_FILE = "code.py"
 _HEADERS = {b"C": "circuitpython", b"M": "micropython"}
 _NAMES = {"circuitpython": "CircuitPython", "micropython": "MicroPython"}
+NO_NATIVE = "--native is not for CircuitPython: its builds load no native code from .mpy files"
 _ERRNO = re.compile(r"OSError: \[Errno (\d+)\]")
 # Drops the old package (a stale .py would shadow a new .mpy) and makes its folders.
 _CLEAN = """import os
@@ -147,6 +149,12 @@ def deploy_drive(drive, settings, compiled=False, mpy_cross=None, replace_boot=F
     _check_boot_file(boot.read_text(errors="replace") if boot.exists() else None, replace_boot)
     if (drive / "main.py").exists():
         log("note: the board runs code.py, not main.py (which stays)")
+    boot_py = drive / "boot.py"
+    if settings.get("mode") == "train" and not (
+            boot_py.exists() and "remount" in boot_py.read_text(errors="replace")):
+        log("note: while the drive is mounted the board cannot save its weights file: train mode "
+            "stops at once with the boot.py recipe (storage.remount) unless boot.py remounts "
+            "the flash writable for code (docs/BOARDS.md, CircuitPython)")
     with tempfile.TemporaryDirectory(prefix="microrl-deploy-") as tmp:
         files = stage(tmp, settings, compiled, mpy_cross)
         log("copying %d files (%d bytes%s) to %s"
@@ -175,8 +183,14 @@ def deploy_repl(port, settings, compiled=False, mpy_cross=None, replace_boot=Fal
 
     check_settings(settings)
     run = mpremote_command()
-    existing = mpremote(port, "exec", _READ_BOOT, command=run).strip().splitlines()[-1]
-    _check_boot_file(ast.literal_eval(existing), replace_boot)
+    out = mpremote(port, "exec", _READ_BOOT, command=run)
+    out = CONSOLE_ESCAPES.sub(b"", out.encode()).decode()
+    try:
+        existing = ast.literal_eval(out.strip().splitlines()[-1])
+    except (ValueError, SyntaxError, IndexError):
+        raise DeployError("the board on %s answered the code.py check with %r"
+                          % (port, out[-200:])) from None
+    _check_boot_file(existing, replace_boot)
     with tempfile.TemporaryDirectory(prefix="microrl-deploy-") as tmp:
         files = stage(tmp, settings, compiled, mpy_cross)
         log("copying %d files (%d bytes%s) to :%s over the REPL"

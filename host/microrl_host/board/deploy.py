@@ -140,6 +140,8 @@ def deploy(port, profile, compiled=False, mode="serve", steps=None, seed=None, c
     if implementation == "circuitpython":
         from microrl_host.board import circuitpy
 
+        if native:
+            raise DeployError(circuitpy.NO_NATIVE)
         return circuitpy.deploy_repl(port, board_settings(profile, mode, steps, seed, config),
                                      compiled, mpy_cross, replace_boot, start, hello_timeout_s,
                                      log)
@@ -237,6 +239,8 @@ def run(args):
         if args.drive:
             from microrl_host.board import circuitpy
 
+            if args.native:
+                raise DeployError(circuitpy.NO_NATIVE)
             settings = board_settings(profile_or_defaults(args.board), args.mode, args.steps,
                                       args.seed, config)
             circuitpy.deploy_drive(args.drive, settings, args.mpy, args.mpy_cross,
