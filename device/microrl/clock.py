@@ -5,8 +5,10 @@ whose ``time`` has no ``ticks_*``, ticks made from ``time.monotonic_ns`` (and Ci
 Those ticks wrap at 2**29, as ``supervisor.ticks_ms`` does, so they stay small integers on a board,
 and ``ticks_diff`` undoes the wrap as MicroPython's does. Microsecond ticks wrap after about
 9 minutes (18 on MicroPython): time short spans with them and long ones (a training run) with
-milliseconds. A CircuitPython board without long integers (too small for the learner) has no
-working ``monotonic_ns``: there ``ticks_us`` raises NotImplementedError, ``ticks_ms`` works.
+milliseconds. On a CircuitPython board ``monotonic_ns`` advances in steps of 1/32768 s (30.5 us),
+so a benchmark of a few microseconds there is timed that coarsely. A board without long integers
+(too small for the learner) has no working ``monotonic_ns``: there ``ticks_us`` raises
+NotImplementedError, ``ticks_ms`` works.
 """
 
 try:
