@@ -146,8 +146,9 @@ except weights.WeightsError as e:
 """
 
 
-def test_read_only_flash_stops_train_mode_before_training_with_the_boot_py_recipe():
-    lines = on_board(READ_ONLY_SCRIPT % (SMALL,))
+@pytest.mark.parametrize("name", INTERPRETERS)
+def test_read_only_flash_stops_train_mode_before_training_with_the_boot_py_recipe(name):
+    lines = on_board(READ_ONLY_SCRIPT % (SMALL,), name)
     assert len(lines) == 1  # no episode ran: the check comes first
     message = lines[0]["error"]
     assert message.startswith("actor.bin: the flash is read-only to code")
@@ -170,14 +171,15 @@ print(json.dumps({"errors": errors}))
 """
 
 
-def test_weights_chunks_without_binascii_match_base64():
-    out, errors = on_board(B64_SCRIPT, extra_path=[NO_BINASCII_DIR])
+@pytest.mark.parametrize("name", INTERPRETERS)
+def test_weights_chunks_without_binascii_match_base64(name):
+    out, errors = on_board(B64_SCRIPT, name, extra_path=[NO_BINASCII_DIR])
     assert out["binascii"] is False
     assert out["texts"] == [base64.b64encode(bytes(range(200, 200 + n))).decode()
                             for n in range(8)]
     assert out["back"] == [list(range(n)) for n in (1, 2, 3, 100)]
     assert errors == {"errors": ["chunk is empty or not valid base64"] * 3}
-    with_binascii, _ = on_board(B64_SCRIPT)
+    with_binascii, _ = on_board(B64_SCRIPT, name)
     assert with_binascii["binascii"] is True and with_binascii["texts"] == out["texts"]
 
 
