@@ -1,6 +1,6 @@
 """The device code as a CircuitPython 10 board runs it, on the unix `micropython`: the modules in
 tests/data/circuitpy_board shadow the port's own (a `time` with only a board's functions, a
-`supervisor` whose ticks_ms wraps 1.5 s after import, no `select`), so the clock and the stdin
+`supervisor` whose ticks_ms wraps 3 s after import, no `select`), so the clock and the stdin
 paths are the ones a board takes. Where $CIRCUITPYTHON names a CircuitPython unix build, the same
 scripts run on it too."""
 
@@ -46,15 +46,16 @@ CLOCK_SCRIPT = """
 import time, supervisor
 from microrl import clock
 names = sorted(n for n in dir(time) if not n.startswith("_"))
-t_ms, t_us = clock.ticks_ms(), clock.ticks_us()
+t_ms, t_us, t0_ns = clock.ticks_ms(), clock.ticks_us(), time.monotonic_ns()
 time.sleep(0.2)
-short_us = clock.ticks_diff(clock.ticks_us(), t_us)
-before_wrap = supervisor.ticks_ms()
-time.sleep(1.6)
+short_us, short_ns = clock.ticks_diff(clock.ticks_us(), t_us), time.monotonic_ns() - t0_ns
+while supervisor.ticks_ms() >= t_ms and time.monotonic_ns() - t0_ns < 30 * 10 ** 9:
+    time.sleep(0.05)  # until the millisecond ticks wrap
+end_ms, elapsed_s, wall_ns = clock.ticks_ms(), clock.elapsed_s(t_ms), time.monotonic_ns() - t0_ns
 print(json.dumps({"names": names, "has_ticks": hasattr(time, "ticks_ms"),
                   "supervisor_clock": clock.ticks_ms is supervisor.ticks_ms,
-                  "before_wrap": before_wrap, "after_wrap": supervisor.ticks_ms(),
-                  "elapsed_s": clock.elapsed_s(t_ms), "short_us": short_us,
+                  "start_ms": t_ms, "end_ms": end_ms, "elapsed_s": elapsed_s,
+                  "wall_s": wall_ns / 1e9, "short_us": short_us, "short_wall_us": short_ns // 1000,
                   "diffs": [clock.ticks_diff(5, (1 << 29) - 5), clock.ticks_diff(3, 10),
                             clock.ticks_diff((1 << 29) - 1, 0)]}))
 """
@@ -65,9 +66,9 @@ def test_clock_uses_supervisor_and_monotonic_ns_where_time_has_no_ticks(name):
     out, = on_board(CLOCK_SCRIPT, name)
     assert out["names"] == BOARD_TIME and not out["has_ticks"]
     assert out["supervisor_clock"]
-    assert out["before_wrap"] > (1 << 29) - 1500 and out["after_wrap"] < 1000  # it wrapped
-    assert 1.75 < out["elapsed_s"] < 3.0  # measured across the wrap
-    assert 190000 < out["short_us"] < 1000000
+    assert out["start_ms"] >= (1 << 29) - 3000 and out["end_ms"] < out["start_ms"]  # it wrapped
+    assert abs(out["elapsed_s"] - out["wall_s"]) < 0.05  # measured across the wrap
+    assert out["short_us"] >= 200000 and abs(out["short_us"] - out["short_wall_us"]) < 20000
     assert out["diffs"] == [10, -7, -1]
 
 

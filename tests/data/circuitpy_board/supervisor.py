@@ -6,7 +6,7 @@ _select = _builtin.builtin("select")
 import sys as _sys
 _PERIOD = 1 << 29
 _start_ms = _t.time_ns() // 1000000
-_offset_ms = _PERIOD - 1500  # the first wrap comes 1.5 s after import
+_offset_ms = _PERIOD - 3000  # the first wrap comes 3 s after import
 
 
 def ticks_ms():
