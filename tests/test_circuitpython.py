@@ -344,6 +344,33 @@ def test_repl_deploy_copies_the_layout_through_the_workaround_and_serves(tmp_pat
     assert hello["ok"] and hello["implementation"] == "micropython"  # served by code.py
 
 
+MOUNTED_STORAGE = """# CircuitPython's storage while the CIRCUITPY drive is mounted over USB
+class _Mount:
+    readonly = True
+
+
+def getmount(path):
+    return _Mount()
+"""
+
+
+def test_repl_deploy_to_a_mounted_board_says_to_use_the_drive(tmp_path):
+    from microrl_host.board import circuitpy
+    from microrl_host.board.deploy import DeployError
+    from microrl_host.board.vboard import VirtualBoard
+
+    flash = tmp_path / "flash"
+    (flash / "lib").mkdir(parents=True)
+    (flash / "lib" / "storage.py").write_text(MOUNTED_STORAGE)
+    with VirtualBoard(2 * 1024 * 1024, flash_dir=flash) as board:
+        with pytest.raises(DeployError) as error:
+            circuitpy.deploy_repl(board.port, {"mode": "serve", "config": {}},
+                                  log=lambda text: None)
+    assert str(error.value) == circuitpy.READ_ONLY
+    assert "copy to the drive instead with --drive PATH" in str(error.value)
+    assert sorted(p.name for p in flash.rglob("*")) == ["lib", "storage.py"]  # nothing copied
+
+
 FAKE_MPY_CROSS = """#!/bin/sh
 # says it is CircuitPython's, and writes a file with its header byte wherever -o points
 if [ "$1" = "--version" ]; then echo "CircuitPython 10.3.0; mpy-cross emitting mpy v6.3"; exit 0; fi
@@ -387,9 +414,9 @@ def test_circuitpython_board_over_the_repl_deploys_mpy_serves_benches_and_trains
     from microrl_host.board.vboard import VirtualBoard
 
     flash = tmp_path / "flash"
-    (flash / ".frozen").mkdir(parents=True)
+    (flash / "lib").mkdir(parents=True)
     for shim in BOARD_DIR.glob("*.py"):
-        (flash / ".frozen" / shim.name).write_text(shim.read_text())
+        (flash / "lib" / shim.name).write_text(shim.read_text())
     with VirtualBoard(4 * 1024 * 1024, CIRCUITPYTHON, flash) as board:
         hello = deploy.deploy(board.port, PROFILE, compiled=True, config=BOARD_SMALL,
                               mpy_cross=CIRCUITPYTHON_MPY_CROSS, log=lambda text: None)

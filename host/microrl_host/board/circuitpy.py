@@ -49,11 +49,22 @@ for name in ('lib', 'lib/microrl'):
 for name in os.listdir('lib/microrl'):
     os.remove('lib/microrl/' + name)
 """
+# Prints (code.py's text or None, whether the flash is read-only to code or None: no storage).
 _READ_BOOT = """try:
-    print(repr(open('code.py').read()))
+    boot = open('code.py').read()
 except OSError:
-    print(None)
+    boot = None
+try:
+    import storage
+    readonly = storage.getmount('/').readonly
+except (ImportError, AttributeError, OSError):
+    readonly = None
+print(repr((boot, readonly)))
 """
+READ_ONLY = ("the board's flash is read-only to code while its CIRCUITPY drive is mounted over "
+             "USB, so nothing can be copied over the REPL: copy to the drive instead with --drive "
+             "PATH (its mount point), or let code write with a boot.py (docs/BOARDS.md, "
+             "CircuitPython)")
 _START = """import sys
 for name in list(sys.modules):
     if name == 'code' or name == 'microrl' or name.startswith('microrl.'):
@@ -186,10 +197,12 @@ def deploy_repl(port, settings, compiled=False, mpy_cross=None, replace_boot=Fal
     out = mpremote(port, "exec", _READ_BOOT, command=run)
     out = CONSOLE_ESCAPES.sub(b"", out.encode()).decode()
     try:
-        existing = ast.literal_eval(out.strip().splitlines()[-1])
-    except (ValueError, SyntaxError, IndexError):
+        existing, readonly = ast.literal_eval(out.strip().splitlines()[-1])
+    except (ValueError, SyntaxError, IndexError, TypeError):
         raise DeployError("the board on %s answered the code.py check with %r"
                           % (port, out[-200:])) from None
+    if readonly:
+        raise DeployError(READ_ONLY)
     _check_boot_file(existing, replace_boot)
     with tempfile.TemporaryDirectory(prefix="microrl-deploy-") as tmp:
         files = stage(tmp, settings, compiled, mpy_cross)
