@@ -152,7 +152,8 @@ def test_read_only_flash_stops_train_mode_before_training_with_the_boot_py_recip
     lines = on_board(READ_ONLY_SCRIPT % (SMALL,), name)
     assert len(lines) == 1  # no episode ran: the check comes first
     message = lines[0]["error"]
-    assert message.startswith("actor.bin: the flash is read-only to code")
+    assert message.startswith("actor.bin: flash is read-only to code (on CircuitPython while "
+                              "the CIRCUITPY drive is mounted over USB)")
     assert "boot.py" in message and "storage.remount('/', readonly=False)" in message
 
 

@@ -13,6 +13,7 @@ try:
     import binascii
 except ImportError:  # firmware built without binascii (some CircuitPython boards)
     binascii = None
+    from .b64 import b64decode, b64encode
 
 from .backend import STORE_BITS, K
 
@@ -22,15 +23,12 @@ _HEADER = "<4sBBBB"
 _HEADER_BYTES = 8
 
 _crc32 = getattr(binascii, "crc32", None)
-_B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _EROFS = 30  # errno of a write to a read-only filesystem
 READ_ONLY_HELP = (
-    "%s: the flash is read-only to code. On CircuitPython it is while the CIRCUITPY drive is "
-    "mounted over USB: to let the board save weights, put a boot.py on the drive holding "
-    "`import storage; storage.remount('/', readonly=False)` and reset the board (the computer "
-    "then sees the drive read-only; delete boot.py from the REPL with "
-    "`import os; os.remove('boot.py')` to undo), or serve and fetch the weights over serial "
-    "(get_weights) instead")
+    "%s: flash is read-only to code (on CircuitPython while the CIRCUITPY drive is mounted over "
+    "USB). To save weights, put `import storage; storage.remount('/', readonly=False)` in boot.py "
+    "on the drive and reset the board (the computer then sees the drive read-only; undo with "
+    "`import os; os.remove('boot.py')` at the REPL), or serve and fetch them with get_weights")
 
 
 class WeightsError(ValueError):
@@ -121,42 +119,6 @@ def unpack_into(params, blob):
             for j in range(cols):
                 set_(p, i, j, struct.unpack_from(fmt, blob, offset)[0])
                 offset += step
-
-
-def b64encode(data):
-    """Base64 text of ``data``, without binascii (firmware built without it)."""
-    out = bytearray(4 * ((len(data) + 2) // 3))
-    o = 0
-    for i in range(0, len(data), 3):
-        n = len(data) - i
-        v = data[i] << 16 | (data[i + 1] << 8 if n > 1 else 0) | (data[i + 2] if n > 2 else 0)
-        out[o] = _B64[v >> 18]
-        out[o + 1] = _B64[(v >> 12) & 63]
-        out[o + 2] = _B64[(v >> 6) & 63] if n > 1 else 61  # "="
-        out[o + 3] = _B64[v & 63] if n > 2 else 61
-        o += 4
-    return out.decode()
-
-
-def b64decode(text):
-    """The bytes of base64 ``text``, without binascii; ValueError when it is not base64."""
-    raw = text.encode() if isinstance(text, str) else bytes(text)
-    raw = raw.rstrip(b"=")
-    if len(raw) % 4 == 1:
-        raise ValueError("base64 text of %d characters" % len(text))
-    out = bytearray(len(raw) * 3 // 4)
-    v = bits = o = 0
-    for c in raw:
-        k = _B64.find(bytes((c,)))
-        if k < 0:
-            raise ValueError("not a base64 character: %r" % chr(c))
-        v = (v << 6 | k) & 0xFFFFFF
-        bits += 6
-        if bits >= 8:
-            bits -= 8
-            out[o] = (v >> bits) & 0xFF
-            o += 1
-    return bytes(out)
 
 
 def encode_chunk(data):
