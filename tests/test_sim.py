@@ -77,6 +77,20 @@ def test_every_profile_fits_its_heap_on_micropython(board, tmp_path):
     assert abs(run["heap_estimate_bytes"] - run["heap_peak_bytes"]) < 0.1 * run["heap_peak_bytes"]
 
 
+def test_heap_measured_does_not_depend_on_the_length_of_the_out_path(tmp_path):
+    """Imported modules keep their file's path in the heap: the run's files sit in a short
+    temporary directory, so a deep --out (a test's temporary directory) takes no heap from a
+    tight board."""
+    peaks = []
+    for out in (tmp_path / "a", tmp_path / ("deep_" * 10) / ("deeper_" * 6)):
+        proc = sim("--board", "esp32", "--engine", "micropython", "--steps", "100", "--out",
+                   str(out), "--set", "learning_starts=90", "--set", "eval_every=0",
+                   "--set", "eval_episodes=1", "--json")
+        assert proc.returncode == 0, proc.stderr
+        peaks.append(json.loads(proc.stdout)["heap_peak_bytes"])
+    assert peaks[0] == peaks[1] > 10000
+
+
 def test_pico_profile_with_all_three_options_fits_its_heap(tmp_path):
     """Compressed replay, prioritized replay and the int8 actor together on the rp2-pico config:
     the optional code and the sum tree must fit beside the learner in 192 KB."""

@@ -4,7 +4,9 @@
 "weights": "actor.bin", "resume": true | false}``, every key optional (a missing file means all
 defaults: serve).
 - ``train``: trains ``steps`` steps (default: the config's ``total_steps``) on its own, prints one JSON
-  line per episode and per evaluation, and saves the trained actor to the weights file on flash.
+  line per episode and per evaluation, and saves the trained actor to the weights file on flash
+  (checked writable first: a CircuitPython board's flash is read-only to code while its drive is
+  mounted over USB, see weights.READ_ONLY_HELP).
   With ``checkpoint_every`` set it checkpoints the run (checkpoint.py) and at boot resumes from the
   newest valid checkpoint, or starts afresh when there is none; ``"resume": true`` requires one
   (an error otherwise), ``false`` always starts afresh.
@@ -48,8 +50,10 @@ def train_mode(settings):
     from .config import TD3Config
     from .protocol import finite
     from .train import Trainer, train
-    from .weights import save
+    from .weights import check_writable, save
 
+    path = settings.get("weights") or "actor.bin"
+    check_writable(path)  # a read-only flash fails now, not after the whole run
     overrides = dict(settings.get("config") or {})
     if settings.get("seed") is not None:
         overrides["seed"] = settings["seed"]
@@ -74,7 +78,6 @@ def train_mode(settings):
                 raise
             _print_line("fresh", {"why": str(e)})
     result = train(config, on_episode, on_eval, trainer)
-    path = settings.get("weights") or "actor.bin"
     size = save(path, result["agent"].actor.params)
     summary = {"steps": result["steps"], "final_eval_return": finite(result["final_eval_return"]),
                "weights": path, "bytes": size}

@@ -100,9 +100,12 @@ def traceback_text(exc):
     out = StringIO()
     if hasattr(sys, "print_exception"):
         sys.print_exception(exc, out)
-    else:  # CPython
+        return out.getvalue()
+    try:  # CPython, CircuitPython (which has no sys.print_exception)
         import traceback
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=out)
+    except ImportError:  # a CircuitPython build without traceback
+        return repr(exc)
+    traceback.print_exception(type(exc), exc, exc.__traceback__, file=out)
     return out.getvalue()
 
 

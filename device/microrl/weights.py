@@ -9,7 +9,11 @@ board stores, so a blob read back from the same board is bit for bit what it hol
 
 import struct
 
-import binascii
+try:
+    import binascii
+except ImportError:  # firmware built without binascii (some CircuitPython boards)
+    binascii = None
+    from .b64 import b64decode, b64encode
 
 from .backend import STORE_BITS, K
 
@@ -19,6 +23,12 @@ _HEADER = "<4sBBBB"
 _HEADER_BYTES = 8
 
 _crc32 = getattr(binascii, "crc32", None)
+_EROFS = 30  # errno of a write to a read-only filesystem
+READ_ONLY_HELP = (
+    "%s: flash is read-only to code (on CircuitPython while the CIRCUITPY drive is mounted over "
+    "USB). To save weights, put `import storage; storage.remount('/', readonly=False)` in boot.py "
+    "on the drive and reset the board (the computer then sees the drive read-only; undo with "
+    "`import os; os.remove('boot.py')` at the REPL), or serve and fetch them with get_weights")
 
 
 class WeightsError(ValueError):
@@ -113,6 +123,8 @@ def unpack_into(params, blob):
 
 def encode_chunk(data):
     """(base64 text, crc32) of one chunk of bytes."""
+    if binascii is None:
+        return b64encode(data), crc32(data)
     text = binascii.b2a_base64(data)
     if isinstance(text, (bytes, bytearray)):
         text = text.decode()
@@ -122,7 +134,7 @@ def encode_chunk(data):
 def decode_chunk(text, expected_crc32):
     """The bytes of a base64 chunk; raises WeightsError when it is not base64 or its CRC differs."""
     try:
-        data = binascii.a2b_base64(text)
+        data = binascii.a2b_base64(text) if binascii is not None else b64decode(text)
     except (ValueError, TypeError):
         data = b""
     if not data:  # MicroPython skips characters outside the base64 alphabet instead of failing
@@ -151,6 +163,26 @@ class Upload:
         return self.received == len(self.buf)
 
 
+def _open_for_writing(path, name=None):
+    """``open(path, "wb")``; WeightsError with the boot.py recipe, naming ``name`` (default
+    ``path``), when the flash is read-only."""
+    try:
+        return open(path, "wb")
+    except OSError as e:
+        if e.args and e.args[0] == _EROFS:
+            raise WeightsError(READ_ONLY_HELP % (name or path)) from None
+        raise
+
+
+def check_writable(path):
+    """Raise WeightsError (read-only flash) or OSError now rather than after a long run. It writes
+    a probe file beside ``path``, never ``path`` or its .tmp, which may hold the only whole copy."""
+    import os
+    probe = path + ".probe"
+    _open_for_writing(probe, path).close()
+    os.remove(probe)
+
+
 def save(path, params):
     """Write the weights file so that a cut at any instant leaves one whole copy: to ``path``.tmp,
     then renamed over ``path`` (never removing ``path`` first). Where a rename cannot replace a file
@@ -159,7 +191,7 @@ def save(path, params):
     import os
     blob = pack(params)
     tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
+    with _open_for_writing(tmp) as f:
         f.write(blob)
     try:
         os.rename(tmp, path)

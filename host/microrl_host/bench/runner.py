@@ -95,6 +95,8 @@ def add_arguments(parser):
                              "it was deployed with)")
     parser.add_argument("--micropython", default=None, help="interpreter of the virtual board")
     parser.add_argument("--mpy", action="store_true", help="deploy .mpy files (with --virtual)")
+    parser.add_argument("--mpy-cross", default=None, metavar="PATH",
+                        help="with --mpy on a CircuitPython interpreter: CircuitPython's mpy-cross")
     parser.add_argument("--config", default=None,
                         help="JSON object of TD3Config overrides for the learner benchmarked")
     parser.add_argument("--suite", default="all",
@@ -127,7 +129,8 @@ def run(args):
         if args.virtual:
             board = VirtualBoard.from_profile(profile, args.micropython).start()
             _log("virtual board %s on %s" % (profile.name, board.port))
-            deploy.deploy(board.port, profile, compiled=args.mpy, config=config, log=_log)
+            deploy.deploy(board.port, profile, compiled=args.mpy, config=config, log=_log,
+                          mpy_cross=args.mpy_cross)
             transport = VirtualTransport(board=board)
         else:
             transport = SerialTransport(args.port or deploy.find_port())

@@ -11,6 +11,8 @@ Steps, over mpremote (``resume``: a virtual board has no soft reset and a real o
    ``sys.path`` entry ending in ``/lib`` (``/lib``, ``/flash/lib``: where ``mip`` installs too),
    the settings and the boot file; a boot file that is not microrl's stays unless ``boot``;
 4. start ``microrl.app.main`` (the serve loop) and check the board answers ``hello``.
+A CircuitPython board (by its probe, or a CIRCUITPY drive given as ``--drive``) gets its own layout
+instead: see circuitpy.py.
 """
 
 import json
@@ -289,16 +291,28 @@ def copy_files(port, lib, files, stall_s=COPY_STALL_S, on_copied=None):
 
 def deploy(port, profile, compiled=False, mode="serve", steps=None, seed=None, config=None,
            start=True, hello_timeout_s=30.0, log=print, native=False, replace_boot=False,
-           on_copied=None, progress=False):
+           on_copied=None, progress=False, mpy_cross=None):
     """Copy, start and check; returns the board's hello reply (None when not serving).
     ``native`` (with ``compiled``): the pure-Python kernels as machine code for the board.
     ``replace_boot``: replace the board's boot file even when it is not microrl's.
-    ``progress``: a bar over the files copied, on stderr."""
+    ``progress``: a bar over the files copied, on stderr.
+    A CircuitPython board gets circuitpy.py's layout (``mpy_cross``: its own mpy-cross)."""
     if native and not compiled:
         raise DeployError("--native needs --mpy: machine code travels in .mpy files")
     settings = board_settings(profile, mode, steps, seed, config)
     board = probe(port)
     implementation, mpy_value = board["implementation"], board["mpy"]
+    if implementation == "circuitpython":
+        from microrl_host.board import circuitpy
+
+        log("board on %s: %s, .mpy %s" % (port, implementation, mpy_value))
+        if native:
+            raise DeployError(circuitpy.NO_NATIVE)
+        return circuitpy.deploy_repl(port, settings, compiled, mpy_cross, replace_boot, start,
+                                     hello_timeout_s, log)
+    if mpy_cross:
+        raise DeployError("--mpy-cross is for CircuitPython boards; this one runs %s, whose "
+                          "mpy-cross is the installed one" % implementation)
     lib = lib_dir(board["sys_path"])
     log("board on %s: %s, .mpy %s, package into %s/microrl" % (port, implementation, mpy_value, lib))
     march = mpy_target(implementation, mpy_value) if compiled else None
@@ -388,6 +402,12 @@ def add_arguments(parser):
                              "microrl's (default: keep it)")
     parser.add_argument("--no-start", action="store_true", help="copy only; start nothing")
     parser.add_argument("--json", action="store_true", help="print the hello reply as JSON")
+    circuitpython = parser.add_argument_group("CircuitPython (lib/microrl/, microrl.json, code.py)")
+    circuitpython.add_argument("--drive", metavar="PATH", default=None,
+                               help="copy to this mounted CIRCUITPY drive instead of over serial")
+    circuitpython.add_argument("--mpy-cross", metavar="PATH", default=None,
+                               help="with --mpy: the mpy-cross to compile with (CircuitPython's "
+                                    "own, for a CircuitPython board)")
 
 
 def parse_config(text):
@@ -405,10 +425,19 @@ def run(args):
     try:
         profile = profile_or_defaults(args.board)  # a name in boards/ or a file; None: defaults
         config = parse_config(args.config)
+        if args.drive:
+            from microrl_host.board import circuitpy
+
+            if args.native:
+                raise DeployError(circuitpy.NO_NATIVE)
+            settings = board_settings(profile, args.mode, args.steps, args.seed, config)
+            circuitpy.deploy_drive(args.drive, settings, args.mpy, args.mpy_cross, args.boot, log)
+            return 0
         port = args.port or find_port()
         hello = deploy(port, profile, compiled=args.mpy, mode=args.mode, steps=args.steps,
                        seed=args.seed, config=config, start=not args.no_start, log=log,
-                       native=args.native, replace_boot=args.boot, progress=True)
+                       native=args.native, replace_boot=args.boot, progress=True,
+                       mpy_cross=args.mpy_cross)
     except (DeployError, LinkError, ValueError) as e:
         print("deploy failed: %s" % e, file=sys.stderr)
         return 1

@@ -10,6 +10,7 @@ prompt, a traceback) or a fresh ``ready`` announcement means the serve loop is g
 
 import base64
 import json
+import re
 import time
 import zlib
 
@@ -23,6 +24,9 @@ RESTART_MARKERS = (b"MicroPython ", b"soft reboot", b"Adafruit CircuitPython", b
                    b"rst:0x", b"ESP-ROM:", b">>> ")
 _CONSOLE_MARKERS = RESTART_MARKERS + (b"raw REPL; CTRL-B", b"Traceback (most recent")
 _PROMPTS = (b">>> ", b"raw REPL; CTRL-B to exit\r\n>")
+# Terminal control sequences that CircuitPython's status bar writes to the console, without a
+# newline, so that one may stand before a reply: OSC (ESC ] ... BEL or ESC \) and CSI (ESC [ ...).
+CONSOLE_ESCAPES = re.compile(rb"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b\[[0-?]*[ -/]*[@-~]")
 _TAIL_S = 0.3  # how long to gather the rest of the console text for the error message
 _HELLO_RETRY_S = 1.0
 _RETRY_PAUSE_S = 0.1
@@ -113,7 +117,7 @@ class BoardLink:
 
     def _next_message(self, deadline, what, request_id, timeout_s):
         while True:
-            line = self._read_line(deadline, what, request_id, timeout_s)
+            line = CONSOLE_ESCAPES.sub(b"", self._read_line(deadline, what, request_id, timeout_s))
             if not line.strip():
                 continue
             try:

