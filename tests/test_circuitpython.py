@@ -281,7 +281,7 @@ def test_drive_deploy_writes_the_circup_layout_and_the_board_boots_it(tmp_path):
     ("nothing", [], "is not a directory: pass the mount point of the CIRCUITPY drive"),
     ("no boot_out", [], "has no boot_out.txt, so it is not a CircuitPython drive"),
     ("own code.py", [], "the board has a code.py of its own: pass --boot"),
-    ("drive", ["--config", '{"batch_size": 0}'], "bad config, nothing copied: batch_size must be"),
+    ("drive", ["--config", '{"batch_size": 0}'], "bad config for board profile default: batch_size must be"),
     ("drive", ["--mpy"], "writes MicroPython .mpy files, which CircuitPython does not load: pass "
                          "CircuitPython's own mpy-cross as --mpy-cross"),
     ("drive", ["--mpy", "--native"], "--native is not for CircuitPython: its builds load no "

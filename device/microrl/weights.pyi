@@ -2,6 +2,7 @@ from typing import Any
 
 MAGIC: bytes
 FORMAT_VERSION: int
+READ_ONLY_HELP: str
 
 class WeightsError(ValueError): ...
 
@@ -20,6 +21,8 @@ class Upload:
     def __init__(self, total_bytes: int) -> None: ...
     def add(self, offset: int, text: str, expected_crc32: int) -> bool: ...
 
+def check_writable(path: str) -> None:
+    """WeightsError with the boot.py recipe when ``path``'s filesystem is read-only."""
 def save(path: str, params: list[Any]) -> int:
     """Write the weights file (``actor.params`` of a trained agent); its size in bytes."""
 def load(path: str, params: list[Any]) -> int:
