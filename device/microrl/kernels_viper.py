@@ -2,9 +2,9 @@
 
 The products and what a dense layer does around them (``dense``: x w + b, then ReLU;
 ``dense_grads``: x^T d and the column sums of d; ``dot``, ``dot_tn``, ``dot_nt``, ``dot_nt_relu``)
-are machine code from ``@micropython.viper``; Adam and the target update are kernels_py's float
-arithmetic compiled with ``@micropython.native``; every other kernel is the pure-Python one
-(``kernels_py``): the batch arithmetic of TD3 stays in floats.
+are machine code from ``@micropython.viper``; every other kernel is the pure-Python one
+(``kernels_py``): Adam, target updates and the batch arithmetic of TD3 stay in floats
+(``deploy --mpy --native`` compiles them to machine code too).
 
 A product quantizes each operand with a power-of-two scale of its own, picked from the largest
 exponent in the operand: code = trunc(x 2**k) with |code| < 2**bits. It reads the float bits from
@@ -13,7 +13,7 @@ hold every bit a code of at most 15 bits can have), so quantizing is exact trunc
 storage and allocates nothing. It then sums code products in a machine word and writes each sum
 times 2**-(k_a + k_b) back as a float, truncating to the storage's significand.
 
-The bound: for a reduction over ``kk`` terms, ``_budget(kk)`` gives code widths b_a + b_b =
+The bound: for a reduction over ``kk`` terms, ``_run`` gives code widths b_a + b_b =
 30 - ceil(log2 kk) (neither above 15), so every partial sum is below
 kk (2**b_a - 1)(2**b_b - 1) < 2**30 in magnitude. A bias joins the sum as a code at the sum's
 scale, below 2**30 too: when the bias is that much larger than the product, the sum is first
@@ -30,11 +30,9 @@ No literal reaches 2**30: on a 32-bit port viper would load a larger one as an o
 import micropython
 
 from . import kernels_py as _py
-from math import sqrt as _sqrt
-
 from .kernels_py import (  # noqa: F401  (the pure-Python kernels this backend keeps)
-    adam16, add_bias, codes, copy, copy_cols, fill, fill_uniform, get, matrix, mse_grad,
-    minimum, relu, rows, scale_rows, set, shape, scratch_like, smooth_actions, staged,
+    adam, adam16, add_bias, codes, copy, copy_cols, fill, fill_uniform, get, matrix, mse_grad,
+    minimum, polyak, relu, rows, scale_rows, set, shape, scratch_like, smooth_actions, staged,
     sum_rows, tanh, tanh_grad, td_target, tensors, zeros)
 
 _wide = 0  # 1 when the storage is 'd'
@@ -134,13 +132,13 @@ def _addresses(args, out, a, b):
     p[2] = int(ptr8(b))
 
 
-def _budget(kk):
-    """(bits of a, bits of b) for a sum of kk code products: see the module doc for the bound."""
+def _log2(kk):
+    """ceil(log2 kk): the code widths for a sum of kk products are a = min(15, (30 - L) // 2) and
+    b = min(15, 30 - L - a) (see the module doc for the bound)."""
     log2 = 0
     while (1 << log2) < kk:
         log2 += 1
-    bits_a = min(15, (30 - log2) // 2)
-    return bits_a, min(15, 30 - log2 - bits_a)
+    return log2
 
 
 @micropython.viper
@@ -332,29 +330,39 @@ def scratch_row(count):
 
 
 def _codes(src, count, dst, bits):
-    """Quantizes src[:count] into dst with the scale that fits ``bits``; returns (k, top) with
-    k None when every element is zero."""
+    """Quantizes src[:count] into dst with the scale that fits ``bits``; returns the scale k, or
+    None when every element is zero."""
     top = _top(src, count, _wide)
-    if top == 0:
-        _quantize(src, count, dst, 0, _wide, 0)
-        return None, 0
-    k = bits - top + _bias
+    k = bits - top + _bias if top else 0
     _quantize(src, count, dst, k, _wide, 0)
-    return k, top
+    return k if top else None
 
 
-def _run(out, a, a_count, b, b_count, scratch, geometry, masked=0, bias=None, relu_out=0):
-    """out = the product of a and b that ``geometry`` (rows, cols, kk, ars, aks, bks, bcs) gives,
-    plus ``bias`` (a float row) and ReLU when asked; see ``_product``."""
+def _geometry(g, rows, cols, kk, ars, aks, bks, bcs):
+    """The product's shape and strides into the preallocated geometry ``g`` (see ``_product``)."""
+    g[0] = rows
+    g[1] = cols
+    g[2] = kk
+    g[3] = ars
+    g[4] = aks
+    g[5] = bks
+    g[6] = bcs
+    g[12] = _wide
+
+
+def _run(out, a, a_count, b, b_count, scratch, masked=0, bias=None, relu_out=0):
+    """out = the product of a and b that the geometry in scratch[3] gives, plus ``bias`` (a float
+    row) and ReLU when asked (see ``_product``); returns b's scale (None: b is all zero)."""
     qa, qb, qc, g = scratch[0], scratch[1], scratch[2], scratch[3]
-    bits_a, bits_b = _budget(geometry[2])
-    ka, _ = _codes(a, a_count, qa, bits_a)
-    kb, _ = _codes(b, b_count, qb, bits_b)
+    log2 = _log2(g[2])
+    bits_a = min(15, (30 - log2) // 2)
+    ka = _codes(a, a_count, qa, bits_a)
+    kb = _codes(b, b_count, qb, min(15, 30 - log2 - bits_a))
     k = ka + kb if ka is not None and kb is not None else None
     shift = 0
     biased = 0
     if bias is not None:
-        cols = geometry[1]
+        cols = g[1]
         top = _top(bias, cols, _wide)
         if top:
             biased = 1
@@ -364,29 +372,31 @@ def _run(out, a, a_count, b, b_count, scratch, geometry, masked=0, bias=None, re
                 shift = max(0, top - _bias + k - 30)
                 k -= shift
             _quantize(bias, cols, qc, k, _wide, 1)
-    for f in range(7):
-        g[f] = geometry[f]
     g[7] = 0 if k is None else k  # no scale: every sum is zero
     g[8] = masked
     g[9] = biased
     g[10] = shift
     g[11] = relu_out
-    g[12] = _wide
-    g[13] = _thumb_sums(scratch, qa, qb, geometry)
+    g[13] = _thumb_sums(scratch, qa, qb)
     _product(out, qa, qb, g, qc, scratch[7])
     return kb
 
 
-def _thumb_sums(scratch, qa, qb, geometry):
-    """Sums the products of ``geometry`` into scratch[7] with the assembler; 1 when it did."""
-    if not THUMB or geometry[2] == 0:  # (no terms: the viper loop sums nothing)
+def _thumb_sums(scratch, qa, qb):
+    """Sums the products of the geometry in scratch[3] into scratch[7] with the assembler;
+    1 when it did."""
+    g = scratch[3]
+    if not THUMB or g[2] == 0:  # (no terms: the viper loop sums nothing)
         return 0
     args = scratch[6]
     _addresses(args, scratch[7], qa, qb)
-    for f in range(3):
-        args[3 + f] = geometry[f]
-    for f in range(3, 7):
-        args[3 + f] = 2 * geometry[f]  # strides in bytes
+    args[3] = g[0]
+    args[4] = g[1]
+    args[5] = g[2]
+    args[6] = 2 * g[3]  # strides in bytes
+    args[7] = 2 * g[4]
+    args[8] = 2 * g[5]
+    args[9] = 2 * g[6]
     _sums(args)
     return 1
 
@@ -394,24 +404,25 @@ def _thumb_sums(scratch, qa, qb, geometry):
 def dense(out, x, w, b, n, scratch, relu_out):
     """out[:n] = x[:n] w + b, then ReLU when ``relu_out``; returns out"""
     kk, cols = x[2], w[2]
-    _run(out[0], x[0], n * kk, w[0], kk * cols, scratch, (n, cols, kk, kk, 1, cols, 1), 0,
-         b[0], 1 if relu_out else 0)
+    _geometry(scratch[3], n, cols, kk, kk, 1, cols, 1)
+    _run(out[0], x[0], n * kk, w[0], kk * cols, scratch, 0, b[0], 1 if relu_out else 0)
     return out
 
 
 def dot(out, x, w, n, scratch):
     """out[:n] = x[:n] w; returns out"""
     kk, cols = x[2], w[2]
-    _run(out[0], x[0], n * kk, w[0], kk * cols, scratch, (n, cols, kk, kk, 1, cols, 1))
+    _geometry(scratch[3], n, cols, kk, kk, 1, cols, 1)
+    _run(out[0], x[0], n * kk, w[0], kk * cols, scratch)
     return out
 
 
 def dot_tn(out, x, d, n, scratch, acc=False):
-    """out = x[:n]^T d[:n], or out += that when ``acc``"""
+    """out = x[:n]^T d[:n], or out += that when ``acc``; returns d's scale (None: d is zero)"""
     x_cols, cols = x[2], d[2]
     dst = scratch[5] if acc else out
-    kd = _run(dst[0], x[0], n * x_cols, d[0], n * cols, scratch,
-              (x_cols, cols, n, 1, x_cols, cols, 1))
+    _geometry(scratch[3], x_cols, cols, n, 1, x_cols, cols, 1)
+    kd = _run(dst[0], x[0], n * x_cols, d[0], n * cols, scratch)
     if acc:
         _add(out[0], dst[0], x_cols * cols)
     return kd
@@ -429,13 +440,10 @@ def dense_grads(gw, gb, x, d, n, scratch, acc=False):
     g = scratch[3]
     cols = d[2]
     dst = scratch[5] if acc else gb
-    geometry = (1, cols, n, 0, 0, cols, 1)
-    for f in range(7):
-        g[f] = geometry[f]
+    _geometry(g, 1, cols, n, 0, 0, cols, 1)
     g[7] = 0 if kd is None else kd
     g[8] = g[9] = g[10] = g[11] = 0
-    g[12] = _wide
-    g[13] = _thumb_sums(scratch, scratch[4], scratch[1], geometry)
+    g[13] = _thumb_sums(scratch, scratch[4], scratch[1])
     _product(dst[0], scratch[4], scratch[1], g, scratch[2], scratch[7])
     if acc:
         _add(gb[0], dst[0], cols)
@@ -444,7 +452,8 @@ def dense_grads(gw, gb, x, d, n, scratch, acc=False):
 def dot_nt(out, d, w, n, scratch):
     """out[:n] = d[:n] w^T; returns out"""
     kk, cols = d[2], w[1]
-    _run(out[0], d[0], n * kk, w[0], cols * kk, scratch, (n, cols, kk, kk, 1, 1, kk))
+    _geometry(scratch[3], n, cols, kk, kk, 1, 1, kk)
+    _run(out[0], d[0], n * kk, w[0], cols * kk, scratch)
     return out
 
 
@@ -452,34 +461,7 @@ def dot_nt_relu(h, d, w, n, scratch):
     """h[:n] = (d[:n] w^T) * (h[:n] > 0): the hidden delta written over its own activation;
     returns h"""
     kk, cols = d[2], w[1]
-    _run(h[0], d[0], n * kk, w[0], cols * kk, scratch, (n, cols, kk, kk, 1, 1, kk), 1)
+    _geometry(scratch[3], n, cols, kk, kk, 1, 1, kk)
+    _run(h[0], d[0], n * kk, w[0], cols * kk, scratch, 1)
     return h
 
-
-# Adam and the target update: kernels_py's arithmetic, element for element, compiled by the
-# native emitter (which every firmware with viper has). They stay in floats, so they allocate as
-# much; the machine code saves the bytecode dispatch: 1.2 M of the 15.5 M instructions of an
-# rp2-pico update on the QEMU Cortex-M0.
-
-@micropython.native
-def adam(p, g, m, v, tmp, step_size, beta1, beta2, eps, inv_sqrt_bc2):
-    """One Adam update of p in place (tmp is unused here)."""
-    pd, gd, md, vd = p[0], g[0], m[0], v[0]
-    c1 = 1.0 - beta1
-    c2 = 1.0 - beta2
-    for i in range(len(pd)):
-        gi = gd[i]
-        mi = beta1 * md[i] + c1 * gi
-        vi = beta2 * vd[i] + c2 * (gi * gi)
-        md[i] = mi
-        vd[i] = vi
-        pd[i] -= step_size * (mi / (_sqrt(vi) * inv_sqrt_bc2 + eps))
-
-
-@micropython.native
-def polyak(target, online, tau):
-    """target = (1 - tau) target + tau online"""
-    td, od = target[0], online[0]
-    keep = 1.0 - tau
-    for i in range(len(td)):
-        td[i] = keep * td[i] + tau * od[i]
