@@ -142,7 +142,15 @@ def _nonzero(scratch, src, start, count, stride, scale):
 
 def dot(out, x, w, n, scratch):
     """out[:n] = x[:n] w; returns out (the matrix that holds the result, as on every backend)"""
+    return dense(out, x, w, None, n, scratch, False)
+
+
+def dense(out, x, w, b, n, scratch, relu_out):
+    """out[:n] = x[:n] w + b (no bias when b is None), then ReLU when ``relu_out``; returns out.
+    One pass: each output is summed, biased and clipped before it is stored, so it is loaded
+    from the array (a boxed float) once instead of three times."""
     o, xd, wd = out[0], x[0], w[0]
+    bd = b[0] if b is not None else None
     kk, cols = x[2], w[2]
     xv, xo = scratch
     for i in range(n):
@@ -152,6 +160,10 @@ def dot(out, x, w, n, scratch):
             s = 0.0
             for t in range(m):
                 s += xv[t] * wd[xo[t] + j]
+            if bd is not None:
+                s += bd[j]
+            if relu_out and s < 0.0:
+                s = 0.0
             o[ob + j] = s
     return out
 
@@ -219,15 +231,6 @@ def relu(y, n):
     for i in range(n * y[2]):
         if yd[i] < 0.0:
             yd[i] = 0.0
-
-
-def dense(out, x, w, b, n, scratch, relu_out):
-    """out[:n] = x[:n] w + b, then ReLU when ``relu_out``; returns out (a dense layer)"""
-    out = dot(out, x, w, n, scratch)
-    add_bias(out, b, n)
-    if relu_out:
-        relu(out, n)
-    return out
 
 
 def dense_grads(gw, gb, x, d, n, scratch, acc=False):
