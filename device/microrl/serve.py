@@ -215,7 +215,7 @@ class Server:
         episodes = _int_arg(request, "episodes", c.eval_episodes, 1)
         seed = _int_arg(request, "seed", c.seed, 0)
         start_ms = ticks_ms()
-        mean = evaluate(trainer.agent, episodes, seed, c.episode_steps)
+        mean = evaluate(trainer.agent, episodes, seed, c.episode_steps, trainer.eval_env)
         self.out.reply(request_id, {"mean_return": finite(mean), "episodes": episodes,
                                     "seed": seed, "elapsed_s": elapsed_s(start_ms)})
 

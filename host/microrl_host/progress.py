@@ -74,4 +74,4 @@ def train_mirror(config, dtype, desc, enabled=True, products="float"):
 
     with Progress(config.total_steps, desc, enabled) as bar:
         return train(config, dtype, products=products,
-                     **bar.mirror_callbacks(config.episode_steps))
+                     **bar.mirror_callbacks(config.episode_length()))
