@@ -10,6 +10,17 @@ from .weights import crc32, encode_chunk
 _BUF_BYTES = 512
 
 
+def _pieces(f, buf):
+    """The rest of open file ``f`` read through ``buf``: ``buf`` itself each time, or a view of
+    its first bytes at the end."""
+    view = memoryview(buf)
+    while True:
+        n = f.readinto(buf)
+        if not n:
+            return
+        yield buf if n == len(buf) else view[:n]
+
+
 def file_crc(path, buf):
     """[bytes, crc32] of the file at ``path``, read through ``buf``; None when it cannot be
     opened (it does not exist)."""
@@ -17,16 +28,12 @@ def file_crc(path, buf):
         f = open(path, "rb")
     except OSError:
         return None
-    view = memoryview(buf)
     size = 0
     crc = 0
     with f:
-        while True:
-            n = f.readinto(buf)
-            if not n:
-                break
-            crc = crc32(buf if n == len(buf) else view[:n], crc)
-            size += n
+        for piece in _pieces(f, buf):
+            crc = crc32(piece, crc)
+            size += len(piece)
     return [size, crc]
 
 
@@ -74,21 +81,15 @@ def send(path, chunk_bytes, out, request_id):
         f = open(path, "rb")
     except OSError:
         return None
-    buf = bytearray(chunk_bytes)
-    view = memoryview(buf)
     crc = 0
     offset = 0
     index = 0
     with f:
-        while True:
-            n = f.readinto(buf)
-            if not n:
-                break
-            data = buf if n == chunk_bytes else bytes(view[:n])
-            text, chunk_crc = encode_chunk(data)
+        for piece in _pieces(f, bytearray(chunk_bytes)):
+            text, chunk_crc = encode_chunk(piece)
             out.event(request_id, "chunk", {"index": index, "offset": offset, "data": text,
                                             "crc32": chunk_crc})
-            crc = crc32(data, crc)
-            offset += n
+            crc = crc32(piece, crc)
+            offset += len(piece)
             index += 1
     return offset, index, crc
