@@ -267,13 +267,17 @@ class Server:
         self.out.reply(request_id, {"received": upload.received, "bytes": total,
                                     "applied": complete})
 
-    def _weights_file(self, request):
-        """The request's ``file`` (default: the settings' weights file) if it is a weights name."""
+    def _weights_file(self, request, slots=()):
+        """The request's ``file`` (default: the settings' weights file) if it is a weights name
+        or one of ``slots``."""
         path = request.get("file") or self.weights_file
-        if path != self.weights_file and (not isinstance(path, str) or not _weights_name(path)):
-            raise ProtocolError("file must be %s or a name like actor.bin (letters, digits, _ and "
-                                "-, then .bin; no directory; not a checkpoint slot), got %r"
-                                % (self.weights_file, path), request.get("id"))
+        if path != self.weights_file and path not in slots and (
+                not isinstance(path, str) or not _weights_name(path)):
+            raise ProtocolError("file must be %s%s or a name like actor.bin (letters, digits, _ "
+                                "and -, then .bin; no directory%s), got %r"
+                                % (self.weights_file, ", a checkpoint slot (%s)" % ", ".join(slots)
+                                   if slots else "", "" if slots else "; not a checkpoint slot",
+                                   path), request.get("id"))
         return path
 
     def save_weights(self, request_id, request):
@@ -301,12 +305,7 @@ class Server:
         from .checkpoint import SLOTS
         from .files import send
 
-        path = request.get("file") or self.weights_file
-        if path != self.weights_file and path not in SLOTS and (
-                not isinstance(path, str) or not _weights_name(path)):
-            raise ProtocolError("file must be %s, a checkpoint slot (%s) or a name like actor.bin "
-                                "(letters, digits, _ and -, then .bin; no directory), got %r"
-                                % (self.weights_file, ", ".join(SLOTS), path), request_id)
+        path = self._weights_file(request, SLOTS)
         chunk = _int_arg(request, "chunk_bytes", CHUNK_BYTES, 16, _MAX_CHUNK_BYTES)
         sent = send(path, chunk, self.out, request_id)
         if sent is None:
