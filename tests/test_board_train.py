@@ -12,6 +12,7 @@ import subprocess
 import time
 
 import numpy as np
+import pytest
 
 from boardkit import HEAP_BYTES, SMALL, cli, cli_argv, link_to
 from devicerun import micropython_path
@@ -252,3 +253,25 @@ def test_pulled_float32_blob_exports_as_its_float_actor(tmp_path):
         proc = cli("export", "--weights", tmp_path / "bad.bin", "--out", tmp_path / "bad")
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
         assert proc.stderr.count("\n") == 1 and not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("command, args, message", [
+    ("train", ("--port", "/dev/nonexistent"), "microrl train: cannot open /dev/nonexistent: "),
+    ("train", ("--port", "/dev/null", "--board", "rp2-pcio"), "microrl train: unknown board "
+                                                              "'rp2-pcio'; "),
+    ("train", ("--port", "/dev/null", "--config", "{steps: 1}"), "microrl train: --config is not "
+                                                                 "JSON"),
+    ("train", ("--port", "/dev/null", "--config", "[1]"), "microrl train: --config must be a JSON "
+                                                          "object of TD3Config fields, got [1]"),
+    ("train", ("--port", "/dev/null", "--steps", "0"), "microrl train: --steps must be a positive "
+                                                       "number of steps, got 0"),
+    ("train", ("--port", "/dev/null", "--checkpoint-every", "-5"), "microrl train: "
+                                                                   "--checkpoint-every must be >= "
+                                                                   "0, got -5"),
+    ("pull", ("--port", "/dev/nonexistent"), "microrl pull: cannot open /dev/nonexistent: "),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, command, args, message):
+    proc = cli(command, *args, "--out", tmp_path / "out", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(message) and proc.stderr.count("\n") == 1, proc.stderr
+    assert os.listdir(tmp_path) == []
