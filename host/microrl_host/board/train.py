@@ -253,7 +253,7 @@ def train(args):
         if profile is None:
             named = (hello or {}).get("board")
             try:
-                profile = profile_or_defaults(named)
+                profile = profile_or_defaults(None if named == "default" else named)
             except ValueError:
                 log("the board's profile %s is not in boards/: using the defaults" % named)
                 profile = profile_or_defaults(None)
@@ -336,14 +336,14 @@ def _run(link, hello, profile, config, args, deployed):
     summary = ("%d steps at %s steps/s on the board, last episode return %s; %d episodes in %s"
                % (reply["steps"], rate_text(rate) if rate else "?",
                   "%.1f" % last if last is not None else "-", len(record.episodes), out_dir))
+    if args.json:
+        print(json.dumps(record.doc))
     if stopped:
         print("stopped: the board stopped training at step %d and still serves; %s"
               % (reply["total_steps"], summary), file=sys.stderr)
         return 130
     print("trained %s; `microrl pull --port %s` fetches the actor" % (summary, link.transport.port),
           file=sys.stderr)
-    if args.json:
-        print(json.dumps(record.doc))
     return 0
 
 
