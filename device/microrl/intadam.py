@@ -29,6 +29,11 @@ Every intermediate stays below 2**31 in magnitude: products of a word by a const
 into 15-bit halves (``floor(x c / 2**s) = (xh c + (xl c >> 15)) >> (s - 15)``, exact), no
 literal reaches 2**30 and right shifts never exceed 31, so a 32-bit board and the 64-bit desktop
 port compute the same integers.
+
+The float decoding and the rounded write are written out in each loop (and match
+``kernels_viper._quantize`` and ``_product``'s write): viper has no inlining, and a call per
+element would cost more than the arithmetic. IntAdam keeps adam.Adam's fields and checks without
+importing it (adam imports the backend, which imports this module).
 """
 
 from math import frexp, ldexp, sqrt
