@@ -11,8 +11,8 @@ A matrix is 2-D and row-major; kernels work on its first ``n`` rows so that buff
 once for the largest batch. Set the environment variable ``MICRORL_BACKEND`` (``ulab``, ``numpy``,
 ``viper``, ``python``) to force a choice, or on a board (no environment variables) the key
 ``"backend"`` of its settings file ``microrl.json``, which ``app`` passes on as the package's
-``BACKEND_CHOICE`` before this module loads; ``MICRORL_FLOAT_BITS=32`` to store the pure-Python backend's
-arrays in single precision on a double-precision port (what a float32 board holds).
+``BACKEND_CHOICE`` before this module loads; ``MICRORL_FLOAT_BITS=32`` to store the pure-Python
+backend's arrays in single precision on a double-precision port (what a float32 board holds).
 Other modules compute through ``K``, the chosen kernel module; both kernel modules have the same
 functions with the same meaning.
 """
