@@ -53,6 +53,9 @@ def parse_weights(data):
     return tuple(sizes), params, dtype.itemsize
 
 
+CHECKPOINT_VERSION = 2  # device/microrl/checkpoint.py's FORMAT_VERSION
+
+
 def check_checkpoint(data):
     """{"seq", "replay", "float_bytes", "payload_bytes", "steps", "episodes"} of a whole
     checkpoint slot; FormatError saying why it would not load (as the board's own check)."""
@@ -63,8 +66,9 @@ def check_checkpoint(data):
     if magic != CHECKPOINT_MAGIC:
         raise FormatError("no checkpoint magic (a write was cut)" if magic == b"\0\0\0\0"
                           else "not a checkpoint (magic %r)" % (magic,))
-    if version != 1:
-        raise FormatError("checkpoint format version %d, this tool reads 1" % version)
+    if version != CHECKPOINT_VERSION:
+        raise FormatError("checkpoint format version %d, this tool reads %d"
+                          % (version, CHECKPOINT_VERSION))
     payload = data[_CHECKPOINT_HEADER_BYTES:]
     if len(payload) != length or length < struct.calcsize(_COUNTERS):
         raise FormatError("payload of %d bytes, the header says %d" % (len(payload), length))

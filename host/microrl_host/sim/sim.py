@@ -23,6 +23,7 @@ from microrl_host.board.deploy import DeployError
 from microrl_host.board.vboard import (VirtualBoardError, check_micropython, default_micropython,
                                       output_tail)
 from microrl_host.mirror.config import TD3Config
+from microrl_host.mirror.envs import make as make_env
 from microrl_host.mirror.pendulum import DT_S, MAX_TORQUE_NM, Pendulum
 from microrl_host.progress import Progress
 from microrl_host.sim import board_time, export, footprint, plots
@@ -287,8 +288,10 @@ def simulate(board="unix", engine="numpy", micropython=None, steps=None, seed=No
                      run["eval_returns"], "TD3 on Pendulum-v1: " + title)
     plots.plot_swingup(out_dir / "swingup.png", res["angles"], res["torques"], DT_S,
                        "Learned swing-up (%s), final eval %.1f" % (title, final or math.nan))
+    env = make_env(config.env)
     export.save_actor(out_dir / "actor.json",
-                      (3,) + tuple(config.actor_hidden) + (1,), res["actor"])
+                      (env.obs_dim,) + tuple(config.actor_hidden) + (env.act_dim,), res["actor"],
+                      config.env)
     tmp = out_dir / "run.json.tmp"
     tmp.write_text(json.dumps(run, indent=1))
     os.replace(tmp, out_dir / "run.json")
