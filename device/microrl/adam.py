@@ -30,7 +30,12 @@ class Adam:
         self.eps = eps
         self.t = 0
         self.int16 = state == "int16"
+        self._adam16 = None
         if self.int16:
+            self._adam16 = getattr(K, "adam16", None)  # the ndarray backends have their own
+            if self._adam16 is None:
+                from .adam16_py import adam16
+                self._adam16 = adam16
             self.m = [K.codes(*K.shape(p)) for p in params]
             self.v = [K.codes(*K.shape(p)) for p in params]
             self.scales = K.matrix(len(params), 2)  # row i: (s_m, s_v) of params[i]
@@ -49,8 +54,8 @@ class Adam:
         m, v, tmp, grads = self.m, self.v, self.tmp, self.grads
         for i, p in enumerate(self.params):
             if self.int16:
-                K.adam16(p, grads[i], m[i], v[i], self.scales, i, step_size, b1, b2, self.eps,
-                         inv_sqrt_bc2)
+                self._adam16(p, grads[i], m[i], v[i], self.scales, i, step_size, b1, b2,
+                             self.eps, inv_sqrt_bc2)
             else:
                 K.adam(p, grads[i], m[i], v[i], tmp[i], step_size, b1, b2, self.eps, inv_sqrt_bc2)
 

@@ -13,6 +13,8 @@ key optional (a missing file means all defaults: serve).
   With ``checkpoint_every`` set it checkpoints the run (checkpoint.py) and at boot resumes from the
   newest valid checkpoint, or starts afresh when there is none; ``"resume": true`` requires one
   (an error otherwise), ``false`` always starts afresh.
+  A divergence (a NaN or an infinity in an update) goes back to the newest checkpoint and prints
+  a ``diverged`` line (guard.py), or stops the run with the error when there is none.
 - ``serve``: answers the board protocol on the USB serial (see ``serve.py``).
 """
 
@@ -90,6 +92,7 @@ def train_mode(settings):
         _print_line("eval", {"step": step, "mean_return": finite(mean_return)})
 
     trainer = Trainer(config)
+    trainer.on_diverge = lambda report: _print_line("diverged", report)  # restored (guard.py)
     wanted = settings.get("resume")
     if wanted or (wanted is None and config.checkpoint_every):
         from .checkpoint import CheckpointError, resume

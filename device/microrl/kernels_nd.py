@@ -224,6 +224,12 @@ def scale_rows(d, s, n):
     v *= _head(s, n)
 
 
+def bad(m, n):
+    """True when the first n rows of m hold a value that is not finite (their sum is not)."""
+    s = float(_np.sum(_head(m, n)))
+    return s - s != 0.0
+
+
 def mse_grad(d, q, y, n, batch):
     """d[:n] = 2 (q - y) / batch, the gradient of mean((q - y)^2) over a batch of ``batch`` rows"""
     v = _head(d, n)

@@ -31,7 +31,7 @@ import micropython
 
 from . import kernels_py as _py
 from .kernels_py import (  # noqa: F401  (the pure-Python kernels this backend keeps)
-    adam, adam16, add_bias, codes, copy, copy_cols, fill, fill_uniform, get, matrix, mse_grad,
+    adam, add_bias, bad, codes, copy, copy_cols, fill, fill_uniform, get, matrix, mse_grad,
     minimum, relu, rows, scale_rows, set, shape, scratch_like, smooth_actions, staged,
     sum_rows, tanh, tanh_grad, td_target, tensors, zeros)
 

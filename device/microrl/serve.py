@@ -185,6 +185,8 @@ class Server:
             self._build(config)
             self.config_overrides = overrides
         trainer = self.learner()
+        # A divergence goes back to the newest checkpoint and says so (guard.py).
+        trainer.on_diverge = lambda report: self.out.event(request_id, "diverged", report)
         reader = self.reader
         can_poll = reader.can_poll()
         start_ms = ticks_ms()

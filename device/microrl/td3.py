@@ -11,6 +11,11 @@ from .batch import Batch
 from .mlp import MLP
 
 
+class Diverged(ValueError):
+    """A NaN or an infinity in a target or a loss (a non-finite weight shows there within one
+    update): the update stopped before its optimizer step."""
+
+
 def _clip(x, lo, hi):
     return lo if x < lo else (hi if x > hi else x)
 
@@ -148,11 +153,15 @@ class TD3:
             K.copy_cols(y_part, 0, self.critic1_target.forward(next_sa, m), 0, 1, m)
             K.minimum(y_part, self.critic2_target.forward(next_sa, m), m)
             K.td_target(y_part, K.rows(b.reward, s, m), K.rows(b.done, s, m), c.gamma, m)
+        if K.bad(y, n):
+            raise Diverged("the critics' target")
         dq = self._dq
         for critic, adam in ((self.critic1, self.critic1_adam), (self.critic2, self.critic2_adam)):
             for s in range(0, n, self.rows):
                 m = min(self.rows, n - s)
                 K.mse_grad(dq, critic.forward(K.rows(b.sa, s, m), m), K.rows(y, s, m), m, n)
+                if K.bad(dq, m):
+                    raise Diverged("critic %d's loss" % (1 if critic is self.critic1 else 2))
                 if per is not None:  # importance weights; critic 1's TD errors are the priorities
                     if critic is self.critic1:
                         per.update_priorities(self._dq_d, m, s)
@@ -169,7 +178,8 @@ class TD3:
             m = min(self.rows, n - s)
             sa = K.rows(b.sa, s, m)
             K.copy_cols(sa, od, self.actor.forward(K.rows(b.obs, s, m), m), 0, ad, m)
-            self.critic1.forward(sa, m)
+            if K.bad(self.critic1.forward(sa, m), m):
+                raise Diverged("the actor's loss")
             K.fill(self._dq, -1.0 / n, m)
             dsa = self.critic1.backward(self._dq, m, param_grads=False, input_grad=True)
             K.copy_cols(self._da, 0, dsa, od, ad, m)

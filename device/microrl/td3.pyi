@@ -6,6 +6,10 @@ from .mlp import MLP
 from .qactor import QActor
 from .rng import Rng
 
+class Diverged(ValueError):
+    """A NaN or an infinity in a target or a loss: the update stopped before its optimizer step
+    (Trainer then goes back to the newest checkpoint, guard.py)."""
+
 class TD3:
     config: TD3Config
     rows: int

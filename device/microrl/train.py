@@ -5,7 +5,7 @@ from array import array
 from .backend import FLOAT_BITS
 from .envs import make
 from .rng import Rng
-from .td3 import TD3
+from .td3 import TD3, Diverged
 
 
 def evaluate(agent, episodes, seed, episode_steps=0, env=None):
@@ -107,14 +107,27 @@ class Trainer:
             self.episodes += 1
             if c.episode_updates and train:  # between episodes: the plant waits, not the loop
                 for _ in range(c.episode_updates):
-                    agent.train_step(rng)
+                    if not self._update():
+                        return None
             self._restart()
         if not c.episode_updates and train and (self.steps - c.learning_starts) % c.train_every == 0:
-            agent.train_step(rng)
+            if not self._update():
+                return None
         self.steps += 1
         if c.checkpoint_every and self.steps % c.checkpoint_every == 0:
             self.checkpoint.save()
         return finished
+
+    def _update(self):
+        """One TD3 update; False when it diverged and the run went back to its newest checkpoint
+        (guard.py), so that this step is abandoned."""
+        try:
+            self.agent.train_step(self.rng)
+        except Diverged as e:
+            from .guard import recover
+            recover(self, e)
+            return False
+        return True
 
     def _restart(self):
         self.obs = self.env.reset(self.rng)

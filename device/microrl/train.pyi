@@ -43,6 +43,10 @@ class Trainer:
         episode_updates after each episode); the episode's return when this step ended an
         episode, else None."""
     def evaluate(self) -> float: ...
+    # Set by the caller to hear of a divergence: called with {"step", "what", "restored"} after
+    # the run went back to its newest checkpoint (guard.py); ``diverged`` then holds that report.
+    on_diverge: Optional[Callable[[dict], None]]
+    diverged: Optional[dict]
 
 def train(config: TD3Config,
           on_episode: Optional[Callable[[int, int, float], Optional[bool]]] = None,
