@@ -100,7 +100,8 @@ class ServoRig:
         self.encoder = encoder
         self.obs = array("f", (0.0,) * 5)
         self.target = 0.0
-        self.stopped = None  # why the last episode ended early: "stall", "time limit" or None
+        self.stopped = None  # why the episode ended early: "stall", "time limit" or None
+        self.ended = (0, None)  # (steps, stopped) of the last episode that ended
         self.stalls = 0
         self.overruns = 0  # control periods missed, over the whole run ...
         self.late_us = 0  # ... and the latest of them
@@ -174,6 +175,7 @@ class ServoRig:
             terminated = True
         if terminated or self._steps >= EPISODE_STEPS:
             self.motor.off()  # before the learner's updates between episodes
+            self.ended = (self._steps, self.stopped)
         e = self._observe(count, w)
         return self.obs, -(abs(e) / math.pi + EFFORT_WEIGHT * a * a), terminated
 
@@ -189,9 +191,10 @@ def main():
         config = TD3Config(**CONFIG)
 
         def report(episode, step, episode_return):
-            print("episode %d step %d return %.2f overruns %d (latest %d us late)%s" % (
-                episode, step, episode_return, rig.overruns, rig.late_us,
-                "" if rig.stopped is None else " stopped: " + rig.stopped))
+            steps, stopped = rig.ended
+            print("episode %d: %d steps, return %.2f, overruns %d (latest %d us late)%s" % (
+                episode, steps, episode_return, rig.overruns, rig.late_us,
+                "" if stopped is None else ", stopped: " + stopped))
 
         result = train(config, on_episode=report, trainer=Trainer(config, env=rig))
         print("evaluation return %.2f" % result["final_eval_return"])

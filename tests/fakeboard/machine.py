@@ -3,7 +3,7 @@ microrl's simulated servo (device/microrl/servo.py) in virtual time, kept by ``t
 this file. The plant takes one DT_S step at every multiple of DT_S at the duty the two PWM
 channels then give; its angle becomes encoder counts, each count an edge on pin A or B that calls
 the pin's interrupt handler. ``plant`` holds what a test sets (a jammed shaft, an exception at a
-given time, a pause) and what it reads back (the largest duty written, the duty log)."""
+given time, a pause) and what it reads back (the largest duty written, the times between writes)."""
 
 import math
 
@@ -11,6 +11,7 @@ from microrl.servo import DT_S, Servo, angle_normalize
 
 PERIOD_US = int(DT_S * 1e6 + 0.5)
 TICKS_PERIOD = 1 << 30  # MicroPython's ticks wrap here
+GAP_US = 250000  # gaps between duty writes shorter than this are counted (episodes, not resets)
 _GRAY = (0, 1, 3, 2)  # AB levels for count & 3: one channel changes per count
 
 
@@ -32,7 +33,9 @@ class Plant:
         self.pause = None  # (time, us): the first ticks_us at or after time jumps by us
         self.max_code = 0  # the largest duty_u16 ever written
         self.both_on = 0  # writes that left both channels on at once
-        self.log = []  # (time_us, duty) at every write
+        self.gaps = {}  # time between two writes (at different times) under GAP_US -> how often
+        self.last_write_us = None
+        self.last_drive_us = None  # the latest write of a duty other than 0
         self.jam_driven_us = 0  # driven above the stall duty while jammed, since power was off
         self.jam_driven_max_us = 0
         self.stall_duty = 0.3
@@ -118,7 +121,13 @@ class PWM:
         plant.max_code = max(plant.max_code, code)
         in1, in2 = (plant.pwms[p].code if p in plant.pwms else 0 for p in plant.motor_pins)
         plant.both_on += in1 > 0 and in2 > 0
-        plant.log.append((plant.now_us, plant.duty()))
+        now = plant.now_us
+        last = plant.last_write_us
+        if last is not None and 0 < now - last < GAP_US:
+            plant.gaps[now - last] = plant.gaps.get(now - last, 0) + 1
+        plant.last_write_us = now
+        if in1 or in2:
+            plant.last_drive_us = now
 
     def deinit(self):
         self.code = 0
