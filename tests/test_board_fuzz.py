@@ -13,7 +13,8 @@ from boardkit import SMALL
 from devicerun import DEVICE_DIR, micropython_path
 
 COMMANDS = ["hello", "bench", "train", "stop", "eval", "get_weights", "set_weights",
-            "save_weights", "load_weights", "reset", "", "HELLO", "train ", "nope"]
+            "save_weights", "load_weights", "reset", "files", "read_file", "", "HELLO", "train ",
+            "nope"]
 SERVE = ("import sys\nsys.path.insert(0, %r)\nfrom microrl.serve import Server\n"
          "Server({'config': %r}).serve()\n" % (str(DEVICE_DIR), SMALL))
 
@@ -43,7 +44,9 @@ requests = st.fixed_dictionaries(
               "data": st.one_of(st.text(max_size=40), st.binary(max_size=30).map(
                   lambda b: __import__("base64").b64encode(b).decode())),
               "crc32": st.one_of(st.integers(-1, 2**32), scalars),
-              "file": st.sampled_from(["w.bin", "", "no/such/dir.bin", "main.py", "ckpt0.bin"])})
+              "file": st.sampled_from(["w.bin", "", "no/such/dir.bin", "main.py", "ckpt0.bin",
+                                       "actor.bin", "ckpt1.bin"]),
+              "resume": st.one_of(st.booleans(), scalars)})
 lines = st.one_of(
     st.binary(max_size=300).map(lambda b: b.replace(b"\x03", b"").replace(b"\n", b"")),
     st.text(max_size=200).map(lambda t: t.replace("\x03", "").replace("\n", "").encode()),

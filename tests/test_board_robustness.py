@@ -2,9 +2,11 @@
 within its timeout) from a reset one (BoardReset), and keeps every result received before a reset."""
 
 import json
+import os
 import random
 import re
 import time
+import zlib
 
 import pytest
 
@@ -95,6 +97,35 @@ def test_weights_files_are_restricted_to_the_learners_own(board):
         assert link.load_weights(file="run-2_b.bin")["bytes"] == saved["bytes"]
         assert link.save_weights()["file"] == "actor.bin"
         assert link.hello()["protocol"] == 1
+
+
+def test_read_file_serves_only_the_learners_files_and_files_lists_them(board):
+    with link_to(board) as link:
+        for name in ("main.py", "microrl.json", "../actor.bin", "lib/microrl/serve.py",
+                     "actor.bin.tmp", "ckpt0.bin.tmp", ".bin", 7):
+            with pytest.raises(BoardError, match="file must be actor.bin, a checkpoint slot "
+                                                 r"\(ckpt0.bin, ckpt1.bin\) or a name like "
+                                                 "actor.bin .*, got %s" % re.escape(repr(name))):
+                link.read_file(name)
+        with pytest.raises(BoardError, match="no file ckpt1.bin on the board"):
+            link.read_file("ckpt1.bin")
+        with pytest.raises(BoardError, match=r"chunk_bytes must be in \[16, 2048\], got 8"):
+            link.read_file("actor.bin", chunk_bytes=8)
+        with pytest.raises(BoardError, match="resume must be true or false, got 1"):
+            link.reset(resume=1)
+        link.save_weights(file="listed.bin")
+        blob = link.read_file("listed.bin", chunk_bytes=100)
+        assert blob == link.get_weights() and len(blob) > 200  # several chunks
+        listing = link.files()
+        assert listing["weights"] == "actor.bin"
+        assert set(listing["files"]) == {"actor.bin", "ckpt0.bin", "ckpt1.bin"}
+        assert listing["files"]["ckpt1.bin"] is None
+        package = board.flash_dir + "/lib/microrl/"
+        on_flash = sorted(os.listdir(package))
+        assert sorted(listing["package"]) == on_flash and "serve.py" in on_flash
+        with open(package + "serve.py", "rb") as f:
+            data = f.read()
+        assert listing["package"]["serve.py"] == [len(data), zlib.crc32(data)]
 
 
 def test_command_during_training_is_busy_and_training_goes_on(board):

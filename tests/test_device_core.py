@@ -26,7 +26,7 @@ for t in range(1000):
         env.reset(rng)
         rows.append(["reset", env.th, env.thdot])
     torque_nm = 6.0 * rng.uniform() - 3.0
-    reward = env.step(torque_nm)
+    reward = env.advance(torque_nm)
     rows.append([torque_nm, reward, [env.obs[0], env.obs[1], env.obs[2]]])
 print(json.dumps(rows))
 """

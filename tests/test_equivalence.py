@@ -40,7 +40,7 @@ from microrl.td3 import TD3
 spec = json.loads(%r)
 agent = TD3(TD3Config(**spec["config"]), Rng(spec["init_seed"]))
 for obs, action, reward, next_obs, done in spec["rows"]:
-    agent.buffer.add(obs, action, reward, next_obs, done)
+    agent.buffer.add(obs, [action], reward, next_obs, done)
 
 def weights():
     out = {}

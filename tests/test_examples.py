@@ -80,7 +80,8 @@ def expected_swing(sizes, params):
     total, rows = 0.0, []
     for step in range(1, 201):
         torque_nm = MAX_TORQUE_NM * qa.policy(obs)
-        obs, reward = env.step(torque_nm)
+        reward = env.advance(torque_nm)
+        obs = env.observation()
         total += reward
         if step % 20 == 0:
             rows.append((step * 0.05, math.degrees(angle_normalize(env.th)), torque_nm, total))

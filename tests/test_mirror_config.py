@@ -18,7 +18,7 @@ def test_defaults_round_trip_through_dict():
     ("critic_hidden", ()),
     ("batch_size", 0),
     ("buffer_capacity", -5),
-    ("episode_steps", 0),
+    ("episode_steps", -1),
     ("total_steps", 0),
     ("policy_delay", 0),
     ("eval_episodes", 0),

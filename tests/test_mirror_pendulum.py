@@ -23,7 +23,8 @@ def test_matches_gymnasium_pendulum_v1_for_1000_steps():
             assert np.allclose(obs, theirs._get_obs(), atol=1e-6)
         torque_nm = 3.0 * (2.0 * rng.uniform() - 1.0)  # [-3, 3): exercises the clip
         clipped += abs(torque_nm) > MAX_TORQUE_NM
-        obs, reward = ours.step(torque_nm)
+        obs, reward, done = ours.step([torque_nm / MAX_TORQUE_NM])  # normalised, may pass +-1
+        assert done is False
         gym_obs, gym_reward, terminated, truncated, _ = theirs.step(np.array([torque_nm]))
         assert not terminated and not truncated
         worst = max(worst, float(np.max(np.abs(obs - gym_obs))), abs(reward - gym_reward))
@@ -47,7 +48,7 @@ def test_speed_is_clipped_and_angle_normalize_wraps():
     env = Pendulum()
     env.th, env.thdot = math.pi / 2, 7.99
     for _ in range(20):
-        obs, _ = env.step(2.0)
+        obs, _, _ = env.step([1.0])
         assert abs(obs[2]) <= 8.0
     assert obs[2] == 8.0
     assert abs(angle_normalize(3 * math.pi) - (-math.pi)) < 1e-12

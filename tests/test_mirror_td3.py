@@ -20,7 +20,7 @@ def _transitions(count, seed):
     rows = []
     for i in range(count):
         a = 2.0 * rng.uniform() - 1.0
-        next_obs, r = env.step(a * MAX_TORQUE_NM)
+        next_obs, r, _ = env.step([a])
         rows.append(np.concatenate([obs, [a, r], next_obs, [float(i % 7 == 0)]]))  # some done=1
         obs = env.reset(rng) if (i + 1) % 200 == 0 else next_obs
     return np.array(rows, np.float32).astype(np.float64)

@@ -23,6 +23,15 @@ def test_bar_on_stderr_with_rate_time_left_and_returns(capsys):
     assert "a line above the bar\n" in err
 
 
+def test_bar_with_the_boards_own_rate_and_time_left(capsys):
+    """`microrl train`'s bar: the rate and ETA the board's own clock gives, not tqdm's."""
+    with Progress(1000, "train test", own_eta=True) as bar:
+        bar.update(400, episode_return=-987.5, rate=250.4, eta_s=(1000 - 400) / 250.4)
+    final = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert re.fullmatch(r"train test:  40%\|#+ +\| 400/1000 \[\d\d:\d\d, board 250 steps/s, "
+                        r"ETA 00:02, episode -987\.5\]", final), final
+
+
 class Recorder:
     def __init__(self):
         self.calls = []

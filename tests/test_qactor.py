@@ -282,7 +282,8 @@ def test_int8_actions_within_bound_of_float_actor(trained_run):
             env = Pendulum()
             obs1 = env.reset(rng)
             for _ in range(200):
-                obs1, r = env.step(policy(obs1) * MAX_TORQUE_NM)
+                r = env.advance(policy(obs1) * MAX_TORQUE_NM)
+                obs1 = env.observation()
                 total += r
         returns[label] = total / 5
     print("evaluation return: float %.2f, int8 %.2f" % (returns["float"], returns["int8"]))
@@ -310,8 +311,8 @@ def test_td3_acts_with_the_refreshed_qactor():
     obs = np.array([0.6, -0.8, 2.5])
     a = agent.act(obs, Rng(9), 10)
     noise = Rng(9).normal()
-    assert a == min(max(agent.qactor.policy(obs) + 0.1 * noise, -1.0), 1.0)
-    assert a != min(max(float(agent.actor.forward(obs, 1)[0, 0]) + 0.1 * noise, -1.0), 1.0)
+    assert a[0] == min(max(agent.qactor.policy(obs) + 0.1 * noise, -1.0), 1.0)
+    assert a[0] != min(max(float(agent.actor.forward(obs, 1)[0, 0]) + 0.1 * noise, -1.0), 1.0)
     rng = Rng(2)
     for _ in range(20):
         agent.buffer.add(rng.normal_array(3), 0.5, -1.0, rng.normal_array(3), 0.0)

@@ -22,9 +22,9 @@ transitions up to one batch if it holds fewer, and ``trainer_step`` first runs t
 import gc
 from array import array
 
-from .backend import K
+from .backend import FLOAT_BITS, K
 from .clock import ticks_diff, ticks_us
-from .pendulum import MAX_TORQUE_NM, OBS_DIM, Pendulum
+from .envs import make
 
 _mem_alloc = getattr(gc, "mem_alloc", None)
 
@@ -33,29 +33,35 @@ class BenchError(Exception):
     """A benchmark that cannot run or whose result changed from one run to the next."""
 
 
-def _observation():
-    return array("f", (0.3, -0.95, 0.5))
+def _observation(n):
+    """A fixed observation of n floats (for the pendulum: cos, sin th = -0.95, 0.3; thdot 0.5)."""
+    return array("f", ((0.3, -0.95, 0.5)[j % 3] for j in range(n)))
 
 
 def _fill_buffer(agent, rng, rows):
-    env = Pendulum()
+    """Random transitions of a second environment of the learner's kind, until ``rows`` are stored."""
+    env = make(agent.config.env)
     obs = env.reset(rng)
-    prev = Pendulum().obs
+    prev = array("d" if FLOAT_BITS == 64 else "f", bytes(FLOAT_BITS // 8 * env.obs_dim))
+    a = [0.0] * env.act_dim
     while agent.buffer.size < rows:
-        a = 2.0 * rng.uniform() - 1.0
-        for j in range(OBS_DIM):
+        for j in range(env.act_dim):
+            a[j] = 2.0 * rng.uniform() - 1.0
+        for j in range(env.obs_dim):
             prev[j] = obs[j]
-        r = env.step(a * MAX_TORQUE_NM)
-        agent.buffer.add(prev, a, r, obs, 0.0)
+        obs, r, terminated = env.step(a)
+        agent.buffer.add(prev, a, r, obs, 1.0 if terminated else 0.0, terminated)
+        if terminated:
+            obs = env.reset(rng)
 
 
 def actor_forward(trainer, rng):
     """The deterministic policy for one observation (batch 1)."""
     policy = trainer.agent.policy
-    obs = _observation()
+    obs = _observation(trainer.env.obs_dim)
 
     def run():
-        return policy(obs)
+        return policy(obs)[0]
     return run, True
 
 
@@ -97,7 +103,7 @@ def full_update(trainer, rng):
 
 
 def trainer_step(trainer, rng):
-    """One training step past the warm-up: act, step the pendulum, store, one TD3 update."""
+    """One training step past the warm-up: act, step the environment, store, one TD3 update."""
     while trainer.steps < trainer.config.learning_starts:
         trainer.step()
     agent = trainer.agent
@@ -110,12 +116,16 @@ def trainer_step(trainer, rng):
 
 
 def env_step(trainer, rng):
-    """One pendulum step from a fixed state."""
-    env = Pendulum()
+    """One step of a second environment of the learner's kind, from one fixed state (for the
+    pendulum th = 1 rad, thdot = 0.5 rad/s), with every action 0.75."""
+    env = make(trainer.config.env)
+    env.reset(rng)
+    state = (1.0, 0.5) if trainer.config.env == "pendulum" else env.get_state()
+    action = [0.75] * env.act_dim
 
     def run():
-        env.set_state(1.0, 0.5)
-        return env.step(1.5)
+        env.set_state(state)
+        return env.step(action)[1]
     return run, True
 
 

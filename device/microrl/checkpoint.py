@@ -24,14 +24,14 @@ from .weights import crc32
 
 SLOTS = ("ckpt0.bin", "ckpt1.bin")
 MAGIC = b"MRLC"
-FORMAT_VERSION = const(1)
+FORMAT_VERSION = const(2)
 _HEADER = "<4sBBBBIIII"
 _HEADER_BYTES = const(24)
 # steps, episodes, episode step, critic updates, the Adams' step counts (3), the generator's state
 # and increment (lo, hi each), replay size, next slot and "next add starts an episode", 2 spare;
-# then the episode's return, the environment's state (2 floats) and the largest priority.
-_SCALARS = "<16I4d"
-_SCALARS_BYTES = const(96)
+# then the episode's return and the largest priority; then the environment's get_state() floats.
+_SCALARS = "<16I2d"
+_SCALARS_BYTES = const(80)
 _FLAG_REPLAY = const(1)
 _MASK32 = const(0xFFFFFFFF)
 _SCRATCH_BYTES = const(512)
@@ -91,10 +91,13 @@ class Checkpointer:
         self.seq = None  # the newest sequence number on flash; None until the slots are read
         self.slot = 0  # the slot the next save writes
         self._header = bytearray(_HEADER_BYTES)
-        self._scalars = bytearray(_SCALARS_BYTES)
+        env = trainer.env
+        # An environment without get_state restarts its episode on resume.
+        self._env_floats = len(env.get_state()) if hasattr(env, "get_state") else 0
+        self._scalars = bytearray(_SCALARS_BYTES + 8 * self._env_floats)
         self._scratch = bytearray(_SCRATCH_BYTES)
         self._arrays = self._collect(trainer.agent)
-        total = _SCALARS_BYTES
+        total = len(self._scalars)
         for _, n in self._arrays:
             total += n
         self.payload_bytes = total
@@ -136,8 +139,11 @@ class Checkpointer:
             _SCALARS, self._scalars, 0, t.steps, t.episodes, t._episode_steps,
             agent.critic_updates, agent.actor_adam.t, agent.critic1_adam.t, agent.critic2_adam.t,
             state & _MASK32, state >> 32, inc & _MASK32, inc >> 32, buf.size, buf._next,
-            1 if getattr(buf, "_fresh", False) else 0, 0, 0, t.episode_return, env.th, env.thdot,
+            1 if getattr(buf, "_fresh", False) else 0, 0, 0, t.episode_return,
             agent.per.max_priority if agent.per is not None else 0.0)
+        if self._env_floats:
+            struct.pack_into("<%dd" % self._env_floats, self._scalars, _SCALARS_BYTES,
+                             *env.get_state())
 
     def _unpack_scalars(self):
         t = self.trainer
@@ -148,14 +154,20 @@ class Checkpointer:
         agent.actor_adam.t, agent.critic1_adam.t, agent.critic2_adam.t = v[4], v[5], v[6]
         t.rng._state, t.rng._inc = v[7] | (v[8] << 32), v[9] | (v[10] << 32)
         t.episode_return = v[16]
-        t.obs = t.env.set_state(v[17], v[18])
+        if self._env_floats:
+            t.obs = t.env.set_state(struct.unpack_from("<%dd" % self._env_floats, self._scalars,
+                                                       _SCALARS_BYTES))
+        else:  # the environment cannot be put back: the interrupted episode starts again
+            t._restart()
         if self.replay:
             buf = agent.buffer
             buf.size, buf._next = v[11], v[12]
             if hasattr(buf, "_fresh"):
                 buf._fresh = bool(v[13])
             if agent.per is not None:
-                agent.per.max_priority = v[19]
+                agent.per.max_priority = v[17]
+            if not self._env_floats and hasattr(buf, "_fresh"):
+                buf._fresh = True  # the stored last step has no successor
         if agent.qactor is not None:
             agent.qactor.refresh(agent.actor)
 

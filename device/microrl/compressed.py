@@ -1,43 +1,36 @@
-"""Compressed replay: the pendulum's transitions in 10 bytes each, decoded into the float batch.
+"""Compressed replay: one environment step in int16 codes (10 bytes for the pendulum), decoded
+into the float batch.
 
 After replay compression by differentially encoded observations: a slot holds one environment
-step as five int16 codes, the observation the action was taken in (cos, sin, angular velocity),
-the normalised action, and the reward with two flags. The next observation is not stored: inside
-an episode it is the observation of the next slot. Flag bits:
+step as obs_dim + act_dim + 1 int16 codes, the observation the action was taken in, the normalised
+action, and the reward with two flags. The next observation is not stored: inside an episode it is
+the observation of the next slot. Flag bits:
 
 - start (0x4000 of the reward word): the slot begins an episode. The slot before it (the last step
   of a truncated episode) has no next observation stored and is never sampled.
 - terminal (0x8000): the step ended the episode (done = 1); its next observation is not used.
 
-Codes use fixed scales: cos and sin in [-1, 1] and the action in [-1, 1] (torque in [-2, 2] N m)
-step by 1/32767, the angular velocity in [-8, 8] rad/s by 8/32767, the reward in [-16.3, 0] by
-16.3/16383 in the word's 14 low bits. Encoding rounds half to even, so decoding is within half a
-step of the stored value. A float32 row of the same transition takes 36 bytes.
+Codes use the environment's bounds: observation field j in [obs_low[j], obs_high[j]] steps by
+(high - low) / 2 / 32767 around the centre of its bounds, each action in [-1, 1] by 1/32767, the
+reward in reward_range by (high - low) / 16383 in the word's 14 low bits; values outside are
+clipped. For the pendulum: cos and sin by 1/32767, the angular velocity in [-8, 8] rad/s by
+8/32767, the reward in [-16.3, 0] by 16.3/16383. Encoding rounds half to even, so decoding is within
+half a step of the stored value. A float32 row of the same pendulum transition takes 36 bytes.
 
-Storage is ``array('h')`` chunks of ``_CHUNK_ROWS`` slots (every backend, no large single block).
-Sampling draws ``rng.below(size)`` per row until the slot has a next observation (rejection, in row
-order) and writes the decoded values straight into the learner's preallocated ``Batch``.
+Storage is ``array('h')`` chunks of at most ``_CHUNK_BYTES`` (every backend, no large single
+block). Sampling draws ``rng.below(size)`` per row until the slot has a next observation (rejection,
+in row order) and writes the decoded values straight into the learner's preallocated ``Batch``.
 """
 
 from .backend import const, zeros
-from .pendulum import OBS_DIM
 
-_WORDS = const(5)  # cos, sin, thdot, action, reward and flags
-_CHUNK_ROWS = const(1000)  # 10 000 bytes per chunk
+ACTION_STEP = 1.0 / 32767.0
+ACTION_INV = 32767.0
+_CHUNK_BYTES = const(10000)  # per chunk (1000 pendulum slots)
 _START = const(0x4000)
 _TERMINAL = const(0x8000)
 _REWARD_BITS = const(0x3FFF)
 _FULL = const(32767)
-
-# Decode scales and encode factors, per observation field then action and reward.
-OBS_RANGE = (1.0, 1.0, 8.0)
-REWARD_MIN = -16.3
-OBS_STEP = tuple(r / 32767.0 for r in OBS_RANGE)
-ACTION_STEP = 1.0 / 32767.0
-REWARD_STEP = -REWARD_MIN / 16383.0
-_OBS_INV = tuple(32767.0 / r for r in OBS_RANGE)
-_ACTION_INV = 32767.0
-_REWARD_INV = 16383.0 / -REWARD_MIN
 
 
 def _code(x, inv, limit):
@@ -46,18 +39,35 @@ def _code(x, inv, limit):
 
 
 class CompressedReplay:
-    """``CompressedReplay(capacity)``: ``capacity`` slots of 10 bytes, one per environment step."""
+    """``CompressedReplay(capacity, env)``: ``capacity`` slots of 2 (obs_dim + act_dim + 1) bytes,
+    one per environment step, coded with ``env``'s ``obs_low``/``obs_high`` and ``reward_range``."""
 
-    def __init__(self, capacity):
+    def __init__(self, capacity, env):
         if not isinstance(capacity, int) or capacity <= 1:
             raise ValueError("capacity must be an integer >= 2, got %r" % (capacity,))
+        for name in ("obs_low", "obs_high", "reward_range"):
+            if getattr(env, name, None) is None:
+                raise ValueError("compressed replay needs the environment's %s" % name)
         self.capacity = capacity
         self.size = 0
         self._next = 0
         self._fresh = True  # the next add starts an episode
-        source = bytes(2 * _WORDS * min(_CHUNK_ROWS, capacity))  # one zero block to copy
-        self._chunks = [zeros("h", _WORDS * min(_CHUNK_ROWS, capacity - start), source)
-                        for start in range(0, capacity, _CHUNK_ROWS)]
+        od, ad = env.obs_dim, env.act_dim
+        self._od, self._ad = od, ad
+        self._words = w = od + ad + 1
+        # Per observation field: the centre of its bounds, the decode step and the encode factor.
+        half = [(env.obs_high[j] - env.obs_low[j]) / 2.0 for j in range(od)]
+        self._centre = tuple((env.obs_high[j] + env.obs_low[j]) / 2.0 for j in range(od))
+        self.obs_step = tuple(h / 32767.0 for h in half)
+        self._obs_inv = tuple(32767.0 / h for h in half)
+        low, high = env.reward_range
+        self._reward_high = high
+        self.reward_step = (high - low) / 16383.0
+        self._reward_inv = 16383.0 / (high - low)
+        self._chunk_rows = per = max(1, _CHUNK_BYTES // (2 * w))
+        source = bytes(2 * w * min(per, capacity))  # one zero block to copy
+        self._chunks = [zeros("h", w * min(per, capacity - start), source)
+                        for start in range(0, capacity, per)]
 
     def add(self, obs, action, reward, next_obs, done, episode_end=False):
         """Store one step and return its slot; ``next_obs`` is the next slot's observation.
@@ -65,18 +75,21 @@ class CompressedReplay:
         ``episode_end``: this step truncates the episode (the next add starts a new one).
         """
         slot = self._next
-        d = self._chunks[slot // _CHUNK_ROWS]
-        base = (slot % _CHUNK_ROWS) * _WORDS
-        for j in range(OBS_DIM):
-            d[base + j] = _code(obs[j], _OBS_INV[j], _FULL)
-        d[base + OBS_DIM] = _code(action, _ACTION_INV, _FULL)
-        word = round(-reward * _REWARD_INV)
+        od, per = self._od, self._chunk_rows
+        d = self._chunks[slot // per]
+        base = (slot % per) * self._words
+        centre, inv = self._centre, self._obs_inv
+        for j in range(od):
+            d[base + j] = _code(obs[j] - centre[j], inv[j], _FULL)
+        for j in range(self._ad):
+            d[base + od + j] = _code(action[j], ACTION_INV, _FULL)
+        word = round((self._reward_high - reward) * self._reward_inv)
         word = 0 if word < 0 else (_REWARD_BITS if word > _REWARD_BITS else word)
         if self._fresh:
             word |= _START
         if done:
             word |= _TERMINAL
-        d[base + 4] = word - 65536 if word & _TERMINAL else word
+        d[base + self._words - 1] = word - 65536 if word & _TERMINAL else word
         self._fresh = bool(done) or episode_end
         self._next = (slot + 1) % self.capacity
         if self.size < self.capacity:
@@ -84,7 +97,8 @@ class CompressedReplay:
         return slot
 
     def _word(self, slot):
-        return self._chunks[slot // _CHUNK_ROWS][(slot % _CHUNK_ROWS) * _WORDS + 4] & 0xFFFF
+        per, w = self._chunk_rows, self._words
+        return self._chunks[slot // per][(slot % per) * w + w - 1] & 0xFFFF
 
     def sampleable(self, slot):
         """True when ``slot`` holds a whole transition: its next observation is stored."""
@@ -96,27 +110,29 @@ class CompressedReplay:
 
     def decode(self, slot, batch, i):
         """Write slot's transition, dequantized, into row ``i`` of ``batch``."""
-        chunks = self._chunks
-        d = chunks[slot // _CHUNK_ROWS]
-        base = (slot % _CHUNK_ROWS) * _WORDS
+        chunks, per, w = self._chunks, self._chunk_rows, self._words
+        od, ad = self._od, self._ad
+        d = chunks[slot // per]
+        base = (slot % per) * w
         nxt = (slot + 1) % self.capacity
-        dn = chunks[nxt // _CHUNK_ROWS]
-        nbase = (nxt % _CHUNK_ROWS) * _WORDS
-        o = i * OBS_DIM
-        sa = i * (OBS_DIM + 1)
+        dn = chunks[nxt // per]
+        nbase = (nxt % per) * w
+        o = i * od
+        sa = i * (od + ad)
         obs, bsa, nxt, nsa = batch.obs_d, batch.sa_d, batch.next_obs_d, batch.next_sa_d
-        for j in range(OBS_DIM):
-            v = d[base + j] * OBS_STEP[j]
+        centre, step = self._centre, self.obs_step
+        for j in range(od):
+            v = centre[j] + d[base + j] * step[j]
             obs[o + j] = v
             bsa[sa + j] = v
-            v = dn[nbase + j] * OBS_STEP[j]
+            v = centre[j] + dn[nbase + j] * step[j]
             nxt[o + j] = v
             nsa[sa + j] = v
-        bsa[sa + OBS_DIM] = d[base + OBS_DIM] * ACTION_STEP
-        word = d[base + 4] & 0xFFFF
-        batch.reward_d[i] = -(word & _REWARD_BITS) * REWARD_STEP
+        for j in range(ad):
+            bsa[sa + od + j] = d[base + od + j] * ACTION_STEP
+        word = d[base + w - 1] & 0xFFFF
+        batch.reward_d[i] = self._reward_high - (word & _REWARD_BITS) * self.reward_step
         batch.done_d[i] = 1.0 if word & _TERMINAL else 0.0
-
     def draw(self, rng):
         """A uniformly drawn sampleable slot: ``rng.below(size)`` until one is."""
         size = self.size

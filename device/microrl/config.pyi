@@ -26,7 +26,9 @@ class TD3Config:
     policy_delay: int  # critic updates per actor and target update
     learning_starts: int  # warm-up steps of uniform random actions before any update
     train_every: int  # env steps per TD3 update after the warm-up
-    episode_steps: int  # steps per episode before truncation
+    episode_updates: int  # 0: updates during episodes; N: none inside, N after each episode
+    env: str  # built-in environment: "pendulum" or "servo"
+    episode_steps: int  # steps per episode before truncation (0: the environment's)
     total_steps: int  # environment steps of a training run
     eval_every: int  # steps between deterministic evaluations (0: only at the end)
     eval_episodes: int  # episodes per deterministic evaluation

@@ -1,7 +1,9 @@
 """Pendulum-v1 (Gymnasium's classic-control swing-up), integrated on the device.
 
 The state is two Python floats; the observation lives in one preallocated array. Episodes are cut
-after ``EPISODE_STEPS`` steps by the training loop (truncation, never termination).
+after ``EPISODE_STEPS`` steps by the training loop (truncation, never termination). ``Pendulum``
+implements the environment protocol (docs/ENVIRONMENTS.md): ``step(action)`` takes the normalised
+action, ``advance(torque_nm)`` the torque.
 """
 
 from array import array
@@ -28,6 +30,13 @@ def angle_normalize(x):
 class Pendulum:
     """Swing-up: observation [cos th, sin th, thdot], reward -(th^2 + 0.1 thdot^2 + 0.001 u^2)."""
 
+    obs_dim = OBS_DIM
+    act_dim = ACT_DIM
+    obs_low = (-1.0, -1.0, -MAX_SPEED_RADPS)
+    obs_high = (1.0, 1.0, MAX_SPEED_RADPS)
+    reward_range = (-16.3, 0.0)  # the worst cost is pi^2 + 0.1 * 8^2 + 0.001 * 2^2 = 16.27
+    episode_steps = EPISODE_STEPS
+
     def __init__(self):
         self.th = 0.0
         self.thdot = 0.0
@@ -47,12 +56,20 @@ class Pendulum:
         self.thdot = 2.0 * rng.uniform() - 1.0
         return self._observe()
 
-    def set_state(self, th, thdot):
-        self.th = th
-        self.thdot = thdot
+    def get_state(self):
+        return (self.th, self.thdot)
+
+    def set_state(self, state):
+        """Set (th, thdot) exactly; returns the observation array."""
+        self.th = state[0]
+        self.thdot = state[1]
         return self._observe()
 
-    def step(self, torque_nm):
+    def step(self, action):
+        """The protocol's step: torque = action[0] * MAX_TORQUE_NM; returns (obs, reward, False)."""
+        return self.obs, self.advance(action[0] * MAX_TORQUE_NM), False
+
+    def advance(self, torque_nm):
         """Advance dt_s; returns the reward of the pre-step state. ``self.obs`` is updated in place."""
         u = min(max(torque_nm, -MAX_TORQUE_NM), MAX_TORQUE_NM)
         th = self.th

@@ -203,11 +203,16 @@ class QActor:
                 for j in range(n_out):
                     b[j] = K.get(bf, 0, j)
 
-    def policy(self, obs):
-        """The action in [-1, 1] for one observation (any indexable of floats)."""
+    def actions(self, obs):
+        """The actions for one observation (any indexable of floats): the first ``sizes[-1]``
+        entries of an array the next call overwrites, each in [-1, 1]."""
         if self._nd:
-            return forward_nd(_np, self.layers, obs, self._xq, self._xq_row, self._h)[0]
-        return forward_py(self.layers, obs, self._xq, self._acc, self._h)[0]
+            return forward_nd(_np, self.layers, obs, self._xq, self._xq_row, self._h)
+        return forward_py(self.layers, obs, self._xq, self._acc, self._h)
+
+    def policy(self, obs):
+        """The first action (the action of a one-dimensional actor) for one observation."""
+        return self.actions(obs)[0]
 
 
 def _quantize_py(wf, n_in, n_out, w):

@@ -1,55 +1,47 @@
 """Replay buffer: fixed capacity, preallocated, ring overwrite, uniform sampling.
 
-Rows are stored as float32 (4 bytes per field on every port) in ``array('f')`` chunks of
-``_CHUNK_ROWS`` rows, so that no single large block is needed on a fragmented heap, and copied into the
-learner's preallocated batch matrices when sampled, without fancy indexing.
+A row is obs (obs_dim), action (act_dim), reward, next_obs (obs_dim), done, stored as float32 (4
+bytes per field on every port) in ``array('f')`` chunks of at most ``_CHUNK_BYTES``, so that no
+single large block is needed on a fragmented heap, and copied into the learner's preallocated
+``Batch`` (batch.py) when sampled, without fancy indexing.
 """
 
-from .backend import K, const, zeros
-from .pendulum import ACT_DIM, OBS_DIM
+from .backend import const, zeros
 
-_ROW = const(9)  # obs (3), action (1), reward (1), next_obs (3), done (1)
-_CHUNK_ROWS = const(112)  # 4032 bytes: one small block each
-
-
-class Batch:
-    """Preallocated minibatch matrices. ``sa`` and ``next_sa`` are the critics' [obs, action] inputs.
-
-    Each matrix ``x`` has a flat array ``x_d`` of its elements that writes through to it: replay
-    buffers fill rows element by element there (on ulab a per-element ndarray write boxes a float
-    and allocates hundreds of bytes; an array store allocates nothing)."""
-
-    def __init__(self, max_batch):
-        self.obs, self.obs_d = K.staged(max_batch, OBS_DIM)
-        self.sa, self.sa_d = K.staged(max_batch, OBS_DIM + ACT_DIM)
-        self.reward, self.reward_d = K.staged(max_batch, 1)
-        self.done, self.done_d = K.staged(max_batch, 1)
-        self.next_obs, self.next_obs_d = K.staged(max_batch, OBS_DIM)
-        self.next_sa, self.next_sa_d = K.staged(max_batch, OBS_DIM + ACT_DIM)
+_CHUNK_BYTES = const(4032)  # one small block per chunk (112 pendulum rows)
 
 
 class ReplayBuffer:
-    def __init__(self, capacity):
+    """``ReplayBuffer(capacity, env)``: rows for ``env``'s ``obs_dim`` and ``act_dim``."""
+
+    def __init__(self, capacity, env):
         if not isinstance(capacity, int) or capacity <= 0:
             raise ValueError("capacity must be a positive integer, got %r" % (capacity,))
         self.capacity = capacity
         self.size = 0
         self._next = 0
-        source = bytes(4 * _ROW * _CHUNK_ROWS)
-        self._chunks = [zeros("f", _ROW * min(_CHUNK_ROWS, capacity - start), source)
-                        for start in range(0, capacity, _CHUNK_ROWS)]
+        od, ad = env.obs_dim, env.act_dim
+        self._od, self._ad = od, ad
+        self._row = row = 2 * od + ad + 2
+        self._chunk_rows = per = max(1, _CHUNK_BYTES // (4 * row))
+        source = bytes(4 * row * per)
+        self._chunks = [zeros("f", row * min(per, capacity - start), source)
+                        for start in range(0, capacity, per)]
 
     def add(self, obs, action, reward, next_obs, done, episode_end=False):
         """Store one transition; returns its slot (``episode_end`` is for the compressed layout)."""
         slot = self._next
-        d = self._chunks[slot // _CHUNK_ROWS]
-        base = (slot % _CHUNK_ROWS) * _ROW
-        for j in range(OBS_DIM):
+        od, ad, per = self._od, self._ad, self._chunk_rows
+        d = self._chunks[slot // per]
+        base = (slot % per) * self._row
+        nb = base + od + ad + 1
+        for j in range(od):
             d[base + j] = obs[j]
-            d[base + OBS_DIM + ACT_DIM + 1 + j] = next_obs[j]
-        d[base + OBS_DIM] = action
-        d[base + OBS_DIM + ACT_DIM] = reward
-        d[base + _ROW - 1] = done
+            d[nb + j] = next_obs[j]
+        for j in range(ad):
+            d[base + od + j] = action[j]
+        d[base + od + ad] = reward
+        d[nb + od] = done
         self._next = (slot + 1) % self.capacity
         if self.size < self.capacity:
             self.size += 1
@@ -64,21 +56,24 @@ class ReplayBuffer:
 
     def decode(self, k, batch, i):
         """Copy row k into row i of ``batch``."""
-        d = self._chunks[k // _CHUNK_ROWS]
-        base = (k % _CHUNK_ROWS) * _ROW
-        o = i * OBS_DIM
-        sa = i * (OBS_DIM + ACT_DIM)
+        od, ad, per = self._od, self._ad, self._chunk_rows
+        d = self._chunks[k // per]
+        base = (k % per) * self._row
+        nb = base + od + ad + 1
+        o = i * od
+        sa = i * (od + ad)
         obs, bsa, nxt, nsa = batch.obs_d, batch.sa_d, batch.next_obs_d, batch.next_sa_d
-        for j in range(OBS_DIM):
+        for j in range(od):
             v = d[base + j]
             obs[o + j] = v
             bsa[sa + j] = v
-            v = d[base + OBS_DIM + ACT_DIM + 1 + j]
+            v = d[nb + j]
             nxt[o + j] = v
             nsa[sa + j] = v
-        bsa[sa + OBS_DIM] = d[base + OBS_DIM]
-        batch.reward_d[i] = d[base + OBS_DIM + ACT_DIM]
-        batch.done_d[i] = d[base + _ROW - 1]
+        for j in range(ad):
+            bsa[sa + od + j] = d[base + od + j]
+        batch.reward_d[i] = d[base + od + ad]
+        batch.done_d[i] = d[nb + od]
 
     def sample(self, rng, n, batch):
         """Fill the first n rows of ``batch`` with rows drawn uniformly with replacement."""

@@ -1,8 +1,10 @@
 """The command loop: serves the board protocol (protocol.py) on the USB serial.
 
 Commands: ``hello``, ``bench``, ``train``, ``stop``, ``eval``, ``get_weights``, ``set_weights``,
-``save_weights``, ``load_weights``, ``reset``. The learner is built on first use from the board's
-settings (``microrl.json``), so ``hello`` answers even when the configured learner does not fit.
+``save_weights``, ``load_weights``, ``reset`` (``"resume": true``: from the newest checkpoint),
+``files`` (sizes and CRC-32s of the learner's files and of the package) and ``read_file`` (one of
+the learner's files in chunks). The learner is built on first use from the board's settings
+(``microrl.json``), so ``hello`` answers even when the configured learner does not fit.
 
 While ``train`` runs, the loop polls stdin between steps (on ports that can poll): ``stop`` ends the
 run early (the train reply then says ``"stopped": true``) and any other command gets the error reply
@@ -75,7 +77,7 @@ class Server:
             "hello": self.hello, "bench": self.bench, "train": self.train, "stop": self.stop,
             "eval": self.eval, "get_weights": self.get_weights, "set_weights": self.set_weights,
             "save_weights": self.save_weights, "load_weights": self.load_weights,
-            "reset": self.reset,
+            "reset": self.reset, "files": self.files, "read_file": self.read_file,
         }
 
     def serve(self):
@@ -156,12 +158,18 @@ class Server:
         self.out.reply(request_id, info)
 
     def reset(self, request_id, request):
+        resume = request.get("resume")
+        if resume is not None and not isinstance(resume, bool):
+            raise ProtocolError("resume must be true or false, got %r" % (resume,), request_id)
         config, overrides = self._config(request)
         self._build(config)
         self.config_overrides = overrides
-        free_bytes, alloc_bytes = heap()
-        self.out.reply(request_id, {"config": config.to_dict(), "heap_free_bytes": free_bytes,
-                                    "heap_alloc_bytes": alloc_bytes})
+        fields = {"config": config.to_dict()}
+        if resume:
+            from .checkpoint import resume as resume_from
+            fields["resumed"] = resume_from(self.trainer)
+        fields["heap_free_bytes"], fields["heap_alloc_bytes"] = heap()
+        self.out.reply(request_id, fields)
 
     def bench(self, request_id, request):
         name = request.get("name")
@@ -215,7 +223,7 @@ class Server:
         episodes = _int_arg(request, "episodes", c.eval_episodes, 1)
         seed = _int_arg(request, "seed", c.seed, 0)
         start_ms = ticks_ms()
-        mean = evaluate(trainer.agent, episodes, seed, c.episode_steps)
+        mean = evaluate(trainer.agent, episodes, seed, c.episode_steps, trainer.eval_env)
         self.out.reply(request_id, {"mean_return": finite(mean), "episodes": episodes,
                                     "seed": seed, "elapsed_s": elapsed_s(start_ms)})
 
@@ -259,13 +267,17 @@ class Server:
         self.out.reply(request_id, {"received": upload.received, "bytes": total,
                                     "applied": complete})
 
-    def _weights_file(self, request):
-        """The request's ``file`` (default: the settings' weights file) if it is a weights name."""
+    def _weights_file(self, request, slots=()):
+        """The request's ``file`` (default: the settings' weights file) if it is a weights name
+        or one of ``slots``."""
         path = request.get("file") or self.weights_file
-        if path != self.weights_file and (not isinstance(path, str) or not _weights_name(path)):
-            raise ProtocolError("file must be %s or a name like actor.bin (letters, digits, _ and "
-                                "-, then .bin; no directory; not a checkpoint slot), got %r"
-                                % (self.weights_file, path), request.get("id"))
+        if path != self.weights_file and path not in slots and (
+                not isinstance(path, str) or not _weights_name(path)):
+            raise ProtocolError("file must be %s%s or a name like actor.bin (letters, digits, _ "
+                                "and -, then .bin; no directory%s), got %r"
+                                % (self.weights_file, ", a checkpoint slot (%s)" % ", ".join(slots)
+                                   if slots else "", "" if slots else "; not a checkpoint slot",
+                                   path), request.get("id"))
         return path
 
     def save_weights(self, request_id, request):
@@ -279,3 +291,24 @@ class Server:
         size = weights.load(path, agent.actor.params)
         agent.actor_target.copy_from(agent.actor)
         self.out.reply(request_id, {"file": path, "bytes": size})
+
+    def files(self, request_id, request):
+        from .checkpoint import SLOTS
+        from .files import listing
+
+        reply = listing((self.weights_file,) + SLOTS)
+        reply["weights"] = self.weights_file
+        self.out.reply(request_id, reply)
+
+    def read_file(self, request_id, request):
+        """The weights file, a checkpoint slot or a weights name, in chunks (no other file)."""
+        from .checkpoint import SLOTS
+        from .files import send
+
+        path = self._weights_file(request, SLOTS)
+        chunk = _int_arg(request, "chunk_bytes", CHUNK_BYTES, 16, _MAX_CHUNK_BYTES)
+        sent = send(path, chunk, self.out, request_id)
+        if sent is None:
+            raise ProtocolError("no file %s on the board" % path, request_id)
+        self.out.reply(request_id, {"file": path, "bytes": sent[0], "chunks": sent[1],
+                                    "crc32": sent[2]})

@@ -1,6 +1,7 @@
 from typing import Optional, Sequence
 
 from .config import TD3Config
+from .envs import Environment
 from .mlp import MLP
 from .qactor import QActor
 from .rng import Rng
@@ -17,11 +18,11 @@ class TD3:
     critic_updates: int
     qactor: Optional[QActor]
 
-    def __init__(self, config: TD3Config, rng: Rng) -> None: ...
-    def policy(self, obs: Sequence[float]) -> float:
-        """The deterministic action in [-1, 1] for one observation."""
-    def act(self, obs: Sequence[float], rng: Rng, step: int) -> float: ...
-    def store(self, obs: Sequence[float], action: float, reward: float,
+    def __init__(self, config: TD3Config, rng: Rng, env: Optional[Environment] = None) -> None: ...
+    def policy(self, obs: Sequence[float]) -> list[float]:
+        """The deterministic action (act_dim floats in [-1, 1]; a list the next call reuses)."""
+    def act(self, obs: Sequence[float], rng: Rng, step: int) -> list[float]: ...
+    def store(self, obs: Sequence[float], action: Sequence[float], reward: float,
               next_obs: Sequence[float], done: float, episode_end: bool = False) -> None: ...
     def train_step(self, rng: Rng) -> None: ...
     def update_critic(self, rng: Rng) -> None: ...

@@ -19,6 +19,9 @@ COMMANDS = {
     "bench-sumtree": ("bench.sumtree", "speed of the K-ary sum tree: device code and mirror"),
     "deploy": ("board.deploy", "copy the learner to a board (or virtual board) and check it "
                "answers"),
+    "train": ("board.train", "train on a board: deploy if needed, follow the run, keep run.json "
+              "and curve.png; Ctrl-C stops the board's training"),
+    "pull": ("board.pull", "fetch the trained actor and the checkpoint slots from a board"),
     "bench": ("bench.runner", "run a benchmark suite on a board over serial and collect results"),
     "vboard": ("board.vboard", "start a virtual board: the unix micropython, or a QEMU "
                "microcontroller (--qemu), behind a pseudo-terminal"),

@@ -14,23 +14,33 @@ class Progress:
     """A bar over ``total`` units (environment steps by default) that also shows the last episode
     and evaluation returns. Use as a context manager, or call close()."""
 
-    def __init__(self, total, desc, enabled=True, unit="step"):
+    def __init__(self, total, desc, enabled=True, unit="step", own_eta=False):
+        """``own_eta``: the caller gives the rate and the time left (``update``'s ``rate`` and
+        ``eta_s``, e.g. a board's own step rate), so the bar shows those instead of tqdm's."""
         from tqdm import tqdm  # here: `microrl --help` need not import it
 
         tty = sys.stderr.isatty()
         self.last_episode = None
         self.last_eval = None
+        self.unit = unit
+        self._format_interval = tqdm.format_interval
+        bar_format = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]" if own_eta else None
         self._bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=not enabled,
                          dynamic_ncols=tty, mininterval=0.2 if tty else PIPE_INTERVAL_S,
-                         ascii=not tty)
+                         ascii=not tty, bar_format=bar_format)
 
-    def update(self, done, episode_return=None, eval_return=None):
-        """``done`` units so far; the returns, when given, join the bar's text."""
+    def update(self, done, episode_return=None, eval_return=None, rate=None, eta_s=None):
+        """``done`` units so far; the returns, ``rate`` (units per second) and ``eta_s`` (seconds
+        left), when given, join the bar's text."""
         if episode_return is not None:
             self.last_episode = episode_return
         if eval_return is not None:
             self.last_eval = eval_return
         parts = []
+        if rate is not None:
+            parts.append("board %s %ss/s" % (rate_text(rate), self.unit))
+        if eta_s is not None:
+            parts.append("ETA " + self._format_interval(eta_s))
         if self.last_episode is not None:
             parts.append("episode %.1f" % self.last_episode)
         if self.last_eval is not None:
@@ -61,6 +71,11 @@ class Progress:
         self.close()
 
 
+def rate_text(per_s):
+    """A rate for people: whole units from 10 per second on, else two decimals."""
+    return "%.0f" % per_s if per_s >= 10 else "%.2f" % per_s
+
+
 def log(text):
     """A line on stderr that leaves any bar on the screen intact (it is redrawn below)."""
     from tqdm import tqdm
@@ -74,4 +89,4 @@ def train_mirror(config, dtype, desc, enabled=True, products="float"):
 
     with Progress(config.total_steps, desc, enabled) as bar:
         return train(config, dtype, products=products,
-                     **bar.mirror_callbacks(config.episode_steps))
+                     **bar.mirror_callbacks(config.episode_length()))

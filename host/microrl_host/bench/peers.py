@@ -244,7 +244,7 @@ class PeerProcess:
         context = multiprocessing.get_context("spawn")
         self._connection, child = context.Pipe()
         self._process = context.Process(target=_peer_worker,
-                                        args=(child, config.to_dict(), config.episode_steps),
+                                        args=(child, config.to_dict(), config.episode_length()),
                                         daemon=True)
         self._process.start()
         self.timeout_s = timeout_s

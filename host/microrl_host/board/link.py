@@ -81,13 +81,18 @@ class BoardLink:
 
     def request(self, cmd, timeout_s=None, on_event=None, _ready_ok=False, **args):
         """Send ``cmd`` with ``args`` (None values left out); the reply dict, or BoardError."""
+        return self.wait_reply(self.send(cmd, **args), cmd, timeout_s, on_event, _ready_ok)
+
+    def send(self, cmd, **args):
+        """Send ``cmd`` with ``args`` (None values left out) without waiting; returns its id, for
+        ``wait_reply``."""
         request_id = self._next_id
         self._next_id += 1
         message = {"v": PROTOCOL_VERSION, "id": request_id, "cmd": cmd}
         message.update({k: v for k, v in args.items() if v is not None})
         # UTF-8 as is: the board refuses \u escapes of surrogates, which non-BMP text would become
         self.transport.write(json.dumps(message, ensure_ascii=False).encode() + b"\n")
-        return self.wait_reply(request_id, cmd, timeout_s, on_event, _ready_ok)
+        return request_id
 
     def wait_reply(self, request_id, what="reply", timeout_s=None, on_event=None, ready_ok=False):
         timeout_s = self.timeout_s if timeout_s is None else timeout_s
@@ -189,28 +194,42 @@ class BoardLink:
     def evaluate(self, episodes=None, seed=None, timeout_s=None):
         return self.request("eval", timeout_s=timeout_s, episodes=episodes, seed=seed)
 
-    def reset(self, config=None, seed=None, timeout_s=None):
-        """Re-create the learner (with ``config`` overrides and ``seed``, if given)."""
-        return self.request("reset", timeout_s=timeout_s, config=config, seed=seed)
+    def reset(self, config=None, seed=None, resume=None, timeout_s=None):
+        """Re-create the learner (with ``config`` overrides and ``seed``, if given); ``resume``:
+        then load the newest valid checkpoint (the reply's ``resumed``; BoardError without one)."""
+        return self.request("reset", timeout_s=timeout_s, config=config, seed=seed, resume=resume)
 
-    def get_weights(self, chunk_bytes=CHUNK_BYTES, timeout_s=None):
-        """The actor's weights blob (see device/microrl/weights.py), every chunk CRC-checked."""
+    def _chunked(self, cmd, what, timeout_s=None, **args):
+        """(bytes, reply) of a command that streams ``chunk`` events, every chunk and the whole
+        CRC-checked against what the board announced."""
         parts = []
 
         def take(event):
             if event.get("event") != "chunk" or event.get("index") != len(parts):
-                raise ProtocolViolation("unexpected event during get_weights: %r" % (event,))
+                raise ProtocolViolation("unexpected event during %s: %r" % (cmd, event))
             data = base64.b64decode(event["data"])
             if zlib.crc32(data) != event["crc32"]:
                 raise ProtocolViolation("chunk %d arrived corrupted (CRC32 mismatch)" % len(parts))
             parts.append(data)
-        reply = self.request("get_weights", timeout_s=timeout_s, on_event=take,
-                             chunk_bytes=chunk_bytes)
+        reply = self.request(cmd, timeout_s=timeout_s, on_event=take, **args)
         blob = b"".join(parts)
         if len(blob) != reply["bytes"] or zlib.crc32(blob) != reply["crc32"]:
-            raise ProtocolViolation("weights blob of %d bytes does not match the announced %d bytes "
-                                    "and CRC32" % (len(blob), reply["bytes"]))
-        return blob
+            raise ProtocolViolation("%s of %d bytes does not match the announced %d bytes and "
+                                    "CRC32" % (what, len(blob), reply["bytes"]))
+        return blob, reply
+
+    def get_weights(self, chunk_bytes=CHUNK_BYTES, timeout_s=None):
+        """The actor's weights blob (see device/microrl/weights.py), every chunk CRC-checked."""
+        return self._chunked("get_weights", "weights blob", timeout_s, chunk_bytes=chunk_bytes)[0]
+
+    def files(self, timeout_s=None):
+        """The learner's files: {"weights": name, "files": {name: [bytes, crc32] or None},
+        "package": {module file: [bytes, crc32]} or None (frozen)}."""
+        return self.request("files", timeout_s=timeout_s)
+
+    def read_file(self, file, chunk_bytes=CHUNK_BYTES, timeout_s=None):
+        """The bytes of one of the learner's files on the board, every chunk CRC-checked."""
+        return self._chunked("read_file", file, timeout_s, file=file, chunk_bytes=chunk_bytes)[0]
 
     def set_weights(self, blob, chunk_bytes=CHUNK_BYTES, timeout_s=None):
         """Send a weights blob in CRC-checked chunks; the board applies it after the last one."""

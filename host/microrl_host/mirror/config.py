@@ -32,7 +32,9 @@ class TD3Config:
     policy_delay: int = 2  # critic updates per actor and target update
     learning_starts: int = 500  # env steps with uniform random actions before training starts
     train_every: int = 1  # env steps per TD3 update after the warm-up (2: an update every 2nd step)
-    episode_steps: int = 200  # steps per episode (truncated, never terminated)
+    episode_updates: int = 0  # 0: updates during episodes; N: none inside, N after each episode
+    env: str = "pendulum"  # built-in environment: "pendulum" or "servo"
+    episode_steps: int = 0  # steps per episode before truncation (0: the environment's)
     total_steps: int = 10000  # env steps of one training run
     eval_every: int = 1000  # env steps between deterministic evaluations (0: never)
     eval_episodes: int = 10  # episodes per evaluation
@@ -68,12 +70,13 @@ class TD3Config:
             widths = getattr(self, name)
             if len(widths) == 0 or any(not _is_int(w) or w <= 0 for w in widths):
                 raise ValueError(f"{name} must be a non-empty tuple of positive ints, got {widths!r}")
-        for name in ("batch_size", "buffer_capacity", "episode_steps", "total_steps",
+        for name in ("batch_size", "buffer_capacity", "total_steps",
                      "policy_delay", "eval_episodes", "train_every"):
             value = getattr(self, name)
             if not _is_int(value) or value <= 0:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        for name in ("learning_starts", "eval_every", "seed", "checkpoint_every"):
+        for name in ("learning_starts", "eval_every", "seed", "checkpoint_every", "episode_steps",
+                     "episode_updates"):
             value = getattr(self, name)
             if not _is_int(value) or value < 0:
                 raise ValueError(f"{name} must be a non-negative int, got {value!r}")
@@ -121,6 +124,13 @@ class TD3Config:
             if key not in known:
                 raise ValueError(f"unknown TD3Config field {key!r}")
         return cls(**d)
+
+    def episode_length(self):
+        """Steps per episode: ``episode_steps``, or the environment's own when that is 0."""
+        if self.episode_steps:
+            return self.episode_steps
+        from microrl_host.mirror.envs import make
+        return make(self.env).episode_steps
 
     def to_dict(self):
         """A JSON-ready dict (tuples become lists)."""

@@ -33,7 +33,8 @@ def quantize_weights(w):
 
 
 class QActor:
-    """`QActor(sizes)`; `refresh(mlp)` requantizes from a float `MLP`; `policy(obs)` -> float.
+    """`QActor(sizes)`; `refresh(mlp)` requantizes from a float `MLP`; `actions(obs)` -> the
+    `sizes[-1]` actions (a float64 array), `policy(obs)` -> the first one (a float).
 
     After a refresh: `weights_q[k]` (int8, (in, out)), `scales[k]`, `biases[k]` (float64, (out,))
     and `levels[k]` (the input level of layer k) describe the network completely.
@@ -52,6 +53,7 @@ class QActor:
         self._weights_f = [np.zeros((i, o)) for i, o in pairs]  # the int8 values as BLAS floats
         self._xq = np.zeros(sizes[0])
         self._y = [np.zeros(o) for _, o in pairs]
+        self._out = np.zeros(sizes[-1])
 
     def refresh(self, mlp):
         """Requantize from `mlp` (its `weights[k]` (in, out) and `biases[k]` (1, out))."""
@@ -69,7 +71,11 @@ class QActor:
         self.biases[k][...] = b
 
     def policy(self, obs):
-        """The action in [-1, 1] for one observation."""
+        """The first action (the action of a one-dimensional actor) for one observation."""
+        return float(self.actions(obs)[0])
+
+    def actions(self, obs):
+        """The actions in [-1, 1] for one observation (an array the next call overwrites)."""
         q = self.levels[0]
         x = [float(v) for v in obs]
         a = max(abs(v) for v in x)
@@ -86,8 +92,11 @@ class QActor:
         for k in range(last + 1):
             c = sx * self.scales[k]
             if k == last:
-                acc = float(np.dot(xq, self._weights_f[k][:, 0]))
-                return math.tanh(acc * c + float(self.biases[k][0]))
+                out = self._out
+                acc = np.dot(xq, self._weights_f[k])
+                for j in range(out.size):
+                    out[j] = math.tanh(float(acc[j]) * c + float(self.biases[k][j]))
+                return out
             y = self._y[k]
             np.dot(xq, self._weights_f[k], out=y)
             y *= c

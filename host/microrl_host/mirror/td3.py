@@ -15,23 +15,25 @@ from microrl_host.mirror.prioritized import Prioritized
 from microrl_host.mirror.replay import ReplayBuffer
 from microrl_host.mirror.twin import TwinMLP, TwinSequential
 
-OBS_DIM = 3
-ACT_DIM = 1
-
 
 class TD3:
-    """`TD3(config, rng, dtype, products)`: draws actor, critic 1, critic 2 from `rng` in that
-    order. `products="int16"`: every network computes as the device's viper backend does."""
+    """`TD3(config, rng, dtype, products, env)`: draws actor, critic 1, critic 2 from `rng` in that
+    order. `products="int16"`: every network computes as the device's viper backend does. `env`
+    (default: the config's built-in one) gives the dimensions and compressed replay's bounds."""
 
-    def __init__(self, config, rng, dtype=np.float64, products="float"):
+    def __init__(self, config, rng, dtype=np.float64, products="float", env=None):
         if products == "int16" and config.micro_batch and config.micro_batch < config.batch_size:
             raise ValueError("products='int16' mirrors whole batches only: the device picks its "
                              "scales per micro-batch")
         self.config = config
         self.dtype = np.dtype(dtype)
+        if env is None:
+            from microrl_host.mirror.envs import make
+            env = make(config.env)
+        od, ad = self.obs_dim, self.act_dim = env.obs_dim, env.act_dim
         batch = config.batch_size
-        actor_sizes = (OBS_DIM,) + tuple(config.actor_hidden) + (ACT_DIM,)
-        critic_sizes = (OBS_DIM + ACT_DIM,) + tuple(config.critic_hidden) + (1,)
+        actor_sizes = (od,) + tuple(config.actor_hidden) + (ad,)
+        critic_sizes = (od + ad,) + tuple(config.critic_hidden) + (1,)
         n_actor = parameter_count(actor_sizes)
         n_critic = parameter_count(critic_sizes)
         total = n_actor + 2 * n_critic
@@ -68,13 +70,16 @@ class TD3:
                                         config.actor_lr, *adam)
             self.critic_optimizer = Adam(self.params[n_actor:], self.grads[n_actor:],
                                          config.critic_lr, *adam)
-        replay_class = CompressedReplayBuffer if config.replay == "compressed" else ReplayBuffer
-        self.buffer = replay_class(config.buffer_capacity, OBS_DIM, ACT_DIM, self.dtype)
+        if config.replay == "compressed":
+            self.buffer = CompressedReplayBuffer(config.buffer_capacity, env, self.dtype)
+        else:
+            self.buffer = ReplayBuffer(config.buffer_capacity, od, ad, self.dtype)
         self.critic_updates = 0
         # Preallocated batch work space.
-        self._next_obs_action = np.zeros((batch, OBS_DIM + ACT_DIM), self.dtype)
-        self._obs_action_pi = np.zeros((batch, OBS_DIM + ACT_DIM), self.dtype)
-        self._smoothing = np.zeros((batch, 1), self.dtype)
+        self._next_obs_action = np.zeros((batch, od + ad), self.dtype)
+        self._obs_action_pi = np.zeros((batch, od + ad), self.dtype)
+        self._smoothing = np.zeros((batch, ad), self.dtype)
+        self._action = np.zeros(ad)  # the action `act` returns, reused
         self._target_q = np.zeros((batch, 1), self.dtype)
         self._not_done = np.zeros((batch, 1), self.dtype)
         self._dq = np.zeros((2, batch, 1), self.dtype)
@@ -91,15 +96,22 @@ class TD3:
             self.qactor.refresh(self.actor)
 
     def act(self, obs, rng, step):
-        """Normalised action in [-1, 1]: uniform before `learning_starts`, then actor + noise."""
+        """Normalised action, `act_dim` floats in [-1, 1] (an array the next call overwrites):
+        uniform before `learning_starts`, then actor + noise, one draw per dimension in order."""
         config = self.config
+        a = self._action
         if step < config.learning_starts:
-            return 2.0 * rng.uniform() - 1.0
+            for j in range(self.act_dim):
+                a[j] = 2.0 * rng.uniform() - 1.0
+            return a
         if self.qactor is not None:
-            a = self.qactor.policy(obs)
+            p = self.qactor.actions(obs)
         else:
-            a = float(self.actor.forward(obs, 1)[0, 0])
-        return min(max(a + config.exploration_noise * rng.normal(), -1.0), 1.0)
+            p = self.actor.forward(obs, 1)[0]
+        noise = config.exploration_noise
+        for j in range(self.act_dim):
+            a[j] = min(max(float(p[j]) + noise * rng.normal(), -1.0), 1.0)
+        return a
 
     def store(self, obs, action, reward, next_obs, done, episode_end=False):
         """Add one step to the replay buffer (and give it a priority under prioritized replay)."""
@@ -130,13 +142,15 @@ class TD3:
         obs_action = self.buffer.obs_action
         self._obs = obs
         # Target policy smoothing: a' = clip(actor_target(s') + clip(policy_noise N(0, 1),
-        # -noise_clip, noise_clip), -1, 1), one normal per row.
+        # -noise_clip, noise_clip), -1, 1), one normal per action, in row-major order.
         smoothing = self._smoothing
-        np.multiply(rng.normal_array(batch).reshape(batch, 1), config.policy_noise, out=smoothing)
+        ad = self.act_dim
+        np.multiply(rng.normal_array(batch * ad).reshape(batch, ad), config.policy_noise,
+                    out=smoothing)
         _clip(smoothing, config.noise_clip)
         next_obs_action = self._next_obs_action
-        next_obs_action[:, :OBS_DIM] = next_obs
-        next_action = next_obs_action[:, OBS_DIM:]
+        next_obs_action[:, :self.obs_dim] = next_obs
+        next_action = next_obs_action[:, self.obs_dim:]
         np.add(self.actor_target.forward(next_obs, batch), smoothing, out=next_action)
         _clip(next_action, 1.0)
         # y = r + gamma * (1 - done) * min(Q1'(s', a'), Q2'(s', a')).
@@ -164,11 +178,12 @@ class TD3:
         batch = self.config.batch_size
         obs = self._obs
         obs_action = self._obs_action_pi
-        obs_action[:, :OBS_DIM] = obs
-        obs_action[:, OBS_DIM:] = self.actor.forward(obs, batch)
+        od = self.obs_dim
+        obs_action[:, :od] = obs
+        obs_action[:, od:] = self.actor.forward(obs, batch)
         self.critic1.forward(obs_action, batch)
         dq_dinput = self.critic1.backward(self._dq_actor, batch, param_grads=False)
-        self.actor.backward(dq_dinput[:, OBS_DIM:], batch, input_grads=False)
+        self.actor.backward(dq_dinput[:, od:], batch, input_grads=False)
         self.actor_optimizer.step()
 
     def update_targets(self):

@@ -38,7 +38,7 @@ def solve_work(config, counts, steps):
     updates = -(-(steps - warm) // c.train_every)  # steps learning_starts, +train_every, ...
     evaluations = steps // c.eval_every if c.eval_every else 1
     per_step = counts["trainer_step"] - counts["update"] / c.train_every  # act, env, store
-    per_eval = c.eval_episodes * c.episode_steps * (counts["actor_forward"] + counts["env_step"])
+    per_eval = c.eval_episodes * c.episode_length() * (counts["actor_forward"] + counts["env_step"])
     step_total = (steps - warm) * per_step + warm * (per_step - counts["actor_forward"])
     total = updates * counts["update"] + step_total + evaluations * per_eval
     return {"steps": steps, "updates": updates, "evaluations": evaluations,

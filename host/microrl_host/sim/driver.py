@@ -11,7 +11,6 @@ with open(sys.argv[2]) as f:
 
 from microrl import backend  # noqa: E402
 from microrl.config import TD3Config  # noqa: E402
-from microrl.pendulum import MAX_TORQUE_NM, Pendulum  # noqa: E402
 from microrl.train import Trainer  # noqa: E402
 
 _mem_alloc = getattr(gc, "mem_alloc", None)
@@ -59,13 +58,15 @@ def report(trainer, peak):
     trainer.agent = None
     gc.collect()
     # One deterministic episode of the learned policy from a fixed start, for the picture.
-    env = Pendulum()
-    obs = env.set_state(*spec.get("show_start", (3.141592653589793, 0.0)))
-    emit({"event": "pose", "th": env.th})
-    for _ in range(config.episode_steps):
-        torque_nm = agent.policy(obs) * MAX_TORQUE_NM
-        env.step(torque_nm)
-        emit({"event": "pose", "th": env.th, "torque_nm": torque_nm})
+    if config.env == "pendulum":
+        from microrl.pendulum import MAX_TORQUE_NM, Pendulum
+        env = Pendulum()
+        obs = env.set_state(spec.get("show_start", (3.141592653589793, 0.0)))
+        emit({"event": "pose", "th": env.th})
+        for _ in range(trainer.episode_length):
+            torque_nm = agent.policy(obs)[0] * MAX_TORQUE_NM
+            env.advance(torque_nm)
+            emit({"event": "pose", "th": env.th, "torque_nm": torque_nm})
     # The trained actor's float weights, a matrix row a line (sim.py writes them to actor.json).
     for k, m in enumerate(agent.actor.params):
         rows, cols = backend.K.shape(m)

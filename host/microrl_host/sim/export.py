@@ -1,10 +1,11 @@
 """`microrl export`: a trained actor as a standalone int8 `policy.py` that runs on a bare board.
 
-Input: the float actor weights of a finished run, `actor.json` (written by `microrl sim` next to
-run.json; format below). Output: `policy.py` with the int8 weights embedded as bytes literals and
-the forward of the learner's int8 acting actor (`device/microrl/qactor.py`, copied verbatim), so the
-exported policy acts exactly as the learner's `QActor` would on the same weights. `--mpy` also
-writes `policy.mpy`. Everything is validated first and written through a temporary directory:
+Input: the float actor weights of a finished run: `actor.json` (written by `microrl sim` next to
+run.json; format below), or a board's weights file `actor.bin` (what `microrl pull` fetches; the
+blob of device/microrl/weights.py, float32 or float64), told apart by its first bytes. Output:
+`policy.py` with the int8 weights embedded as bytes literals and the forward of the learner's int8
+acting actor (`device/microrl/qactor.py`, copied verbatim), so the exported policy acts exactly as
+the learner's `QActor` would on the same weights. `--mpy` also writes `policy.mpy`. Everything is validated first and written through a temporary directory:
 bad input leaves nothing behind.
 
 actor.json: `{"kind": "microrl-actor", "version": 1, "sizes": [3, h1, ..., 1],
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from microrl_host.board import mpy
+from microrl_host.board import blobs, mpy
 from microrl_host.mirror.qactor import QActor
 
 KIND = "microrl-actor"
@@ -56,16 +57,44 @@ def save_actor(path, sizes, params):
     os.replace(tmp, path)
 
 
+def _check_pendulum_actor(path, sizes, output_activation):
+    if sizes[0] != OBS_DIM or sizes[-1] != ACT_DIM or output_activation != "tanh":
+        raise ExportError("%s: not a pendulum actor: needs %d inputs, %d tanh output, got sizes %r"
+                          " and output %r" % (path, OBS_DIM, ACT_DIM, sizes, output_activation))
+
+
+def load_board_actor(path, data):
+    """(sizes, params) from the bytes of a board's weights file (ReLU hidden layers, tanh output,
+    as every microrl actor); ExportError when they are not a whole blob of this learner's actor."""
+    try:
+        sizes, params, _ = blobs.parse_weights(data)
+    except blobs.FormatError as e:
+        raise ExportError("%s: %s" % (path, e)) from None
+    _check_pendulum_actor(path, list(sizes), "tanh")
+    for k, a in enumerate(params):
+        if not np.all(np.isfinite(a)):
+            raise ExportError("%s: %s%d holds a value that is not finite"
+                              % (path, "Wb"[k % 2], k // 2 + 1))
+    return sizes, params
+
+
 def load_actor(path):
-    """(sizes, [W1 (in, out), b1 (out,), ...] as float64 arrays) from actor.json; ExportError on
-    anything that is not a well-formed actor of this learner."""
+    """(sizes, [W1 (in, out), b1 (out,), ...] as float64 arrays) from actor.json or a board's
+    actor.bin; ExportError on anything that is not a well-formed actor of this learner."""
     path = Path(path)
     if not path.is_file():
         raise ExportError("no actor weights file %s" % path)
     try:
-        doc = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ExportError("%s is not JSON: %s" % (path, e)) from None
+        data = path.read_bytes()
+    except OSError as e:
+        raise ExportError("cannot read %s: %s" % (path, e)) from None
+    if data[:4] == blobs.WEIGHTS_MAGIC:
+        return load_board_actor(path, data)
+    try:
+        doc = json.loads(data.decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ExportError("%s is not JSON (nor a board's weights file, which starts with %r): %s"
+                          % (path, blobs.WEIGHTS_MAGIC, e)) from None
     if not isinstance(doc, dict) or doc.get("kind") != KIND:
         raise ExportError("%s is not an actor weights file (expected \"kind\": \"%s\")"
                           % (path, KIND))
@@ -77,10 +106,7 @@ def load_actor(path):
             or any(not isinstance(s, int) or isinstance(s, bool) or s <= 0 for s in sizes)):
         raise ExportError("%s: sizes must be a list of at least two positive integers, got %r"
                           % (path, sizes))
-    if sizes[0] != OBS_DIM or sizes[-1] != ACT_DIM or doc.get("output_activation") != "tanh":
-        raise ExportError("%s: not a pendulum actor: needs %d inputs, %d tanh output, got sizes %r"
-                          " and output %r" % (path, OBS_DIM, ACT_DIM, sizes,
-                                              doc.get("output_activation")))
+    _check_pendulum_actor(path, sizes, doc.get("output_activation"))
     params = doc.get("params")
     if not isinstance(params, list) or len(params) != 2 * (len(sizes) - 1):
         raise ExportError("%s: params must hold %d arrays (W and b of %d layers), got %s"
@@ -289,7 +315,8 @@ def add_arguments(parser):
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", metavar="DIR", help="a run directory holding actor.json "
                         "(what `microrl sim --out DIR` wrote)")
-    source.add_argument("--weights", metavar="FILE", help="an actor.json file")
+    source.add_argument("--weights", metavar="FILE", help="an actor.json file, or a board's "
+                        "actor.bin (what `microrl pull` fetched)")
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="output directory (default: the run's or weights' directory/export)")
     parser.add_argument("--mpy", action="store_true", help="also compile policy.mpy with mpy-cross")

@@ -26,11 +26,13 @@ def mark_solved(ax):
     ax.axhline(SOLVED_RETURN, color="gray", ls="--", lw=1, label=SOLVED_LABEL)
 
 
-def plot_curve(path, episode_steps, episode_returns, eval_returns, title):
-    """Episode returns (thin) and deterministic evaluation returns (markers) against steps."""
+def plot_curve(path, episode_steps, episode_returns, eval_returns, title, steps=None):
+    """Episode returns (thin) and deterministic evaluation returns (markers) against steps;
+    ``steps``: the step at which each episode ended (default: every ``episode_steps`` from 0)."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
-    steps = [(i + 1) * episode_steps for i in range(len(episode_returns))]
+    if steps is None:
+        steps = [(i + 1) * episode_steps for i in range(len(episode_returns))]
     ax.plot(steps, episode_returns, lw=1, alpha=0.6, label="training episode return")
     if eval_returns:
         ax.plot([s for s, _ in eval_returns], [r for _, r in eval_returns], "o-",

@@ -66,19 +66,21 @@ def run_numpy(config, profile, progress):
     from microrl_host.mirror.train import train
 
     dtype = np.float32 if profile.float_bits == 32 else np.float64
-    result = train(config, dtype=dtype, **progress.mirror_callbacks(config.episode_steps))
+    result = train(config, dtype=dtype, **progress.mirror_callbacks(config.episode_length()))
     agent = result["agent"]
-    obs_row = np.zeros((1, 3), dtype)
-    env = Pendulum()
-    env.th, env.thdot = SHOW_START
-    obs = env.observation()
-    angles, torques = [env.th], []
-    for _ in range(config.episode_steps):
-        obs_row[0] = obs
-        torque_nm = float(agent.actor.forward(obs_row, 1)[0, 0]) * MAX_TORQUE_NM
-        obs, _ = env.step(torque_nm)
+    angles, torques = [], []
+    if config.env == "pendulum":  # one deterministic episode from hanging down, for the picture
+        obs_row = np.zeros((1, 3), dtype)
+        env = Pendulum()
+        obs = env.set_state(SHOW_START)
         angles.append(env.th)
-        torques.append(torque_nm)
+        for _ in range(config.episode_length()):
+            obs_row[0] = obs
+            torque_nm = float(agent.actor.forward(obs_row, 1)[0, 0]) * MAX_TORQUE_NM
+            env.advance(torque_nm)
+            obs = env.observation()
+            angles.append(env.th)
+            torques.append(torque_nm)
     return {"episode_returns": result["episode_returns"],
             "eval_returns": [list(p) for p in result["eval_returns"]],
             "heap_peak_bytes": None, "angles": angles, "torques": torques,
@@ -281,7 +283,7 @@ def simulate(board="unix", engine="numpy", micropython=None, steps=None, seed=No
                   "swingup": str(out_dir / "swingup.png"), "actor": str(out_dir / "actor.json")},
     }
     title = "%s, %s engine, seed %d" % (profile.name, engine, config.seed)
-    plots.plot_curve(out_dir / "curve.png", config.episode_steps, run["episode_returns"],
+    plots.plot_curve(out_dir / "curve.png", config.episode_length(), run["episode_returns"],
                      run["eval_returns"], "TD3 on Pendulum-v1: " + title)
     plots.plot_swingup(out_dir / "swingup.png", res["angles"], res["torques"], DT_S,
                        "Learned swing-up (%s), final eval %.1f" % (title, final or math.nan))
