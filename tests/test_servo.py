@@ -1,13 +1,13 @@
 """The servo against references: a fine-step RK4 of the same ODE, the closed-form solution of its
 friction-free linear part, and the datasheet points its constants come from; and the device module
-under MicroPython step by step against the mirror."""
+under MicroPython against the mirror, step by step and over whole TD3 runs."""
 
 import math
 
 import numpy as np
 import pytest
 
-from devicerun import run_device
+from devicerun import compare_whole_run, run_device
 from microrl_host.mirror import servo as S
 from microrl_host.mirror.rng import Rng
 
@@ -223,3 +223,16 @@ def test_device_servo_equals_the_mirror(engine, backend):
     print("%s servo vs mirror over %d steps: max |difference| %.2e" % (engine, len(rows), worst))
     assert len(rows) == 600
     assert worst < 1e-9
+
+
+WHOLE_RUN = dict(env="servo", actor_hidden=[8, 8], critic_hidden=[8, 8], batch_size=8,
+                 buffer_capacity=2000, learning_starts=400, total_steps=2000, eval_every=1000,
+                 eval_episodes=2, seed=3)
+
+
+# episode_updates 50: no updates inside an episode, 50 after each (the hardware template's way).
+@pytest.mark.parametrize("updates", [0, 50], ids=["every-step", "between-episodes"])
+def test_whole_td3_run_on_the_servo_micropython_equals_mirror(updates):
+    _, _, diff = compare_whole_run(dict(WHOLE_RUN, episode_updates=updates), episodes=20,
+                                   tolerance=1e-9)
+    assert diff < 1e-9
