@@ -392,3 +392,14 @@ print(json.dumps({"file": open("actor.bin", "rb").read().hex(),
 def test_weights_save_where_a_rename_cannot_replace_a_file(tmp_path):
     got = run_device(FAT_RENAME % str(tmp_path), engine="cpython")
     assert got["file"] == got["want"] and got["files"] == ["actor.bin"]
+
+
+def test_the_host_reads_the_devices_checkpoint_format_version():
+    # microrl pull checks the slots it fetched with the host's reader (board/blobs.py).
+    import re
+
+    from microrl_host.board import blobs
+
+    source = (DEVICE_DIR / "microrl" / "checkpoint.py").read_text()
+    device = int(re.search(r"^FORMAT_VERSION = const\((\d+)\)$", source, re.M).group(1))
+    assert blobs.CHECKPOINT_VERSION == device == 2

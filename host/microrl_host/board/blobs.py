@@ -9,6 +9,7 @@ import numpy as np
 
 WEIGHTS_MAGIC = b"MRLW"
 CHECKPOINT_MAGIC = b"MRLC"
+CHECKPOINT_VERSION = 2  # device/microrl/checkpoint.py's FORMAT_VERSION
 _WEIGHTS_HEADER = "<4sBBBB"
 _WEIGHTS_HEADER_BYTES = 8
 _CHECKPOINT_HEADER = "<4sBBBBIIII"
@@ -63,8 +64,9 @@ def check_checkpoint(data):
     if magic != CHECKPOINT_MAGIC:
         raise FormatError("no checkpoint magic (a write was cut)" if magic == b"\0\0\0\0"
                           else "not a checkpoint (magic %r)" % (magic,))
-    if version != 1:
-        raise FormatError("checkpoint format version %d, this tool reads 1" % version)
+    if version != CHECKPOINT_VERSION:
+        raise FormatError("checkpoint format version %d, this tool reads %d"
+                          % (version, CHECKPOINT_VERSION))
     payload = data[_CHECKPOINT_HEADER_BYTES:]
     if len(payload) != length or length < struct.calcsize(_COUNTERS):
         raise FormatError("payload of %d bytes, the header says %d" % (len(payload), length))
