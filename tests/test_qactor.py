@@ -255,7 +255,7 @@ def test_int8_actions_within_bound_of_float_actor(trained_run):
             ("trained 64x64",) + export.load_actor(trained_run / "actor.json")):
         qa = mirror_qactor(sizes, params)
         int8 = np.array([qa.policy(o) for o in obs])
-        ref = float_actions(sizes, params, obs)
+        ref = float_actions(sizes, params, obs)[:, 0]
         diff = np.abs(int8 - ref)
         sigma = error_sigma(sizes, params, qa, obs)
         keep = sigma > 1e-6  # where tanh saturates in float64 the first-order model says 0
@@ -274,7 +274,7 @@ def test_int8_actions_within_bound_of_float_actor(trained_run):
     sizes, params = export.load_actor(trained_run / "actor.json")
     qa = mirror_qactor(sizes, params)
     returns = {}
-    for label, policy in (("float", lambda o: float_actions(sizes, params, np.array([o]))[0]),
+    for label, policy in (("float", lambda o: float_actions(sizes, params, np.array([o]))[0, 0]),
                           ("int8", qa.policy)):
         rng = Rng(0, 1)
         total = 0.0

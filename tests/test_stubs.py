@@ -112,6 +112,6 @@ def test_exported_policy_stub_matches_an_export(tmp_path):
     export.export(tmp_path / "actor.json", tmp_path / "out")
     exported = public_names(ast.parse((tmp_path / "out" / "policy.py").read_text()))
     stubbed = public_names(ast.parse((REPO / "examples" / "policy" / "policy.pyi").read_text()))
-    assert {"SIZES", "policy", "act"} == set(stubbed)
+    assert {"SIZES", "actions", "policy", "act"} == set(stubbed)
     for name, value in stubbed.items():
         assert exported[name] == value, name

@@ -218,7 +218,7 @@ def run_mirror(sizes, params, obs, repeats):
     return {"refresh_us": refresh_us, "int8_us": int8_us, "float_us": float_us,
             "int8_sums": int8_sums, "float_sums": float_sums,
             "int8": np.array([qa.policy(o) for o in obs]),
-            "float": float_actions(sizes, params, obs)}
+            "float": float_actions(sizes, params, obs)[:, 0]}
 
 
 def bench_actor(name, sizes, params, obs, repeats, micropython):

@@ -9,7 +9,6 @@ import numpy as np
 
 WEIGHTS_MAGIC = b"MRLW"
 CHECKPOINT_MAGIC = b"MRLC"
-CHECKPOINT_VERSION = 2  # device/microrl/checkpoint.py's FORMAT_VERSION
 _WEIGHTS_HEADER = "<4sBBBB"
 _WEIGHTS_HEADER_BYTES = 8
 _CHECKPOINT_HEADER = "<4sBBBBIIII"
@@ -52,6 +51,9 @@ def parse_weights(data):
                           .reshape(shape))
             offset += count * dtype.itemsize
     return tuple(sizes), params, dtype.itemsize
+
+
+CHECKPOINT_VERSION = 2  # device/microrl/checkpoint.py's FORMAT_VERSION
 
 
 def check_checkpoint(data):

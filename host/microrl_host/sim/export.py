@@ -8,9 +8,12 @@ acting actor (`device/microrl/qactor.py`, copied verbatim), so the exported poli
 the learner's `QActor` would on the same weights. `--mpy` also writes `policy.mpy`. Everything is validated first and written through a temporary directory:
 bad input leaves nothing behind.
 
-actor.json: `{"kind": "microrl-actor", "version": 1, "sizes": [3, h1, ..., 1],
+actor.json: `{"kind": "microrl-actor", "version": 1, "env": "pendulum", "sizes": [3, h1, ..., 1],
 "output_activation": "tanh", "params": [W1, b1, W2, b2, ...]}`, each W the (in, out) matrix
-row-major as one flat list, each b a list of `out` floats.
+row-major as one flat list, each b a list of `out` floats. `env` (default "pendulum") names the
+built-in environment the actor acts in: its obs_dim inputs and act_dim outputs are checked. A
+board's actor.bin does not name it: `--env` does (default pendulum), and from Python `dims=(obs_dim,
+act_dim)` exports the actor of an environment of one's own.
 """
 
 import json
@@ -30,8 +33,6 @@ from microrl_host.mirror.qactor import QActor
 
 KIND = "microrl-actor"
 FORMAT_VERSION = 1
-OBS_DIM = 3
-ACT_DIM = 1
 QACTOR_SOURCE = mpy.PACKAGE_DIR / "qactor.py"
 _BEGIN = "# --- forward: begin"
 _END = "# --- forward: end ---"
@@ -42,35 +43,49 @@ class ExportError(Exception):
     """Input that cannot be exported; the message names the problem."""
 
 
-def actor_document(sizes, params):
+def actor_document(sizes, params, env="pendulum"):
     """The actor.json object of an actor with these sizes and [W1, b1, ...] (any array-likes)."""
-    return {"kind": KIND, "version": FORMAT_VERSION, "sizes": [int(s) for s in sizes],
+    return {"kind": KIND, "version": FORMAT_VERSION, "env": env, "sizes": [int(s) for s in sizes],
             "output_activation": "tanh",
             "params": [np.asarray(p, np.float64).ravel().tolist() for p in params]}
 
 
-def save_actor(path, sizes, params):
+def save_actor(path, sizes, params, env="pendulum"):
     """Write actor.json atomically (a temporary file renamed over the target)."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(actor_document(sizes, params)))
+    tmp.write_text(json.dumps(actor_document(sizes, params, env)))
     os.replace(tmp, path)
 
 
-def _check_pendulum_actor(path, sizes, output_activation):
-    if sizes[0] != OBS_DIM or sizes[-1] != ACT_DIM or output_activation != "tanh":
-        raise ExportError("%s: not a pendulum actor: needs %d inputs, %d tanh output, got sizes %r"
-                          " and output %r" % (path, OBS_DIM, ACT_DIM, sizes, output_activation))
+def environment(name):
+    """The built-in environment ``name`` (ExportError when there is none)."""
+    from microrl_host.mirror.envs import make
+    try:
+        return make(name)
+    except ValueError as e:
+        raise ExportError(str(e)) from None
 
 
-def load_board_actor(path, data):
+def _check_actor(path, sizes, output_activation, env, dims):
+    """The actor must map obs_dim inputs to act_dim tanh outputs of ``dims`` or of ``env``."""
+    obs_dim, act_dim = dims if dims is not None else (env.obs_dim, env.act_dim)
+    what = "an actor of %d inputs, %d outputs" % (obs_dim, act_dim) if dims is not None else \
+        "a %s actor" % type(env).__name__.lower()
+    if sizes[0] != obs_dim or sizes[-1] != act_dim or output_activation != "tanh":
+        raise ExportError("%s: not %s: needs %d inputs, %d tanh output%s, got sizes %r and output %r"
+                          % (path, what, obs_dim, act_dim, "" if act_dim == 1 else "s", sizes,
+                             output_activation))
+
+
+def load_board_actor(path, data, env_name="pendulum", dims=None):
     """(sizes, params) from the bytes of a board's weights file (ReLU hidden layers, tanh output,
     as every microrl actor); ExportError when they are not a whole blob of this learner's actor."""
     try:
         sizes, params, _ = blobs.parse_weights(data)
     except blobs.FormatError as e:
         raise ExportError("%s: %s" % (path, e)) from None
-    _check_pendulum_actor(path, list(sizes), "tanh")
+    _check_actor(path, list(sizes), "tanh", None if dims else environment(env_name), dims)
     for k, a in enumerate(params):
         if not np.all(np.isfinite(a)):
             raise ExportError("%s: %s%d holds a value that is not finite"
@@ -78,9 +93,10 @@ def load_board_actor(path, data):
     return sizes, params
 
 
-def load_actor(path):
+def load_actor(path, env_name=None, dims=None):
     """(sizes, [W1 (in, out), b1 (out,), ...] as float64 arrays) from actor.json or a board's
-    actor.bin; ExportError on anything that is not a well-formed actor of this learner."""
+    actor.bin; ExportError on anything that is not a well-formed actor of this learner for the
+    environment ``env_name`` (default: actor.json's, else the pendulum) or of ``dims``."""
     path = Path(path)
     if not path.is_file():
         raise ExportError("no actor weights file %s" % path)
@@ -89,7 +105,7 @@ def load_actor(path):
     except OSError as e:
         raise ExportError("cannot read %s: %s" % (path, e)) from None
     if data[:4] == blobs.WEIGHTS_MAGIC:
-        return load_board_actor(path, data)
+        return load_board_actor(path, data, env_name or "pendulum", dims)
     try:
         doc = json.loads(data.decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -106,7 +122,9 @@ def load_actor(path):
             or any(not isinstance(s, int) or isinstance(s, bool) or s <= 0 for s in sizes)):
         raise ExportError("%s: sizes must be a list of at least two positive integers, got %r"
                           % (path, sizes))
-    _check_pendulum_actor(path, sizes, doc.get("output_activation"))
+    name = env_name or doc.get("env", "pendulum")
+    _check_actor(path, sizes, doc.get("output_activation"),
+                 None if dims else environment(name if isinstance(name, str) else repr(name)), dims)
     params = doc.get("params")
     if not isinstance(params, list) or len(params) != 2 * (len(sizes) - 1):
         raise ExportError("%s: params must hold %d arrays (W and b of %d layers), got %s"
@@ -129,6 +147,15 @@ def load_actor(path):
                 raise ExportError("%s: %s holds a value that is not finite" % (path, name))
             arrays.append(a)
     return tuple(sizes), arrays
+
+
+def _document_env(path):
+    """The environment actor.json names (the pendulum for a board's actor.bin or none named)."""
+    data = Path(path).read_bytes()
+    if data[:4] == blobs.WEIGHTS_MAGIC:
+        return "pendulum"
+    name = json.loads(data.decode()).get("env", "pendulum")
+    return name if isinstance(name, str) else repr(name)
 
 
 def quantize(sizes, params):
@@ -157,7 +184,7 @@ def _bytes_literal(name, data, comment):
     return "\n".join(lines) + "\n"
 
 
-_TEMPLATE_HEAD = '''"""Int8 pendulum swing-up policy, written by `microrl export` from {source}.
+_TEMPLATE_HEAD = '''"""Int8 {task} policy, written by `microrl export` from {source}.
 
 Actor {shape}: int8 weights with one float scale a layer, float biases, integer activations
 ({weight_bytes} bytes of weights). Standalone: needs neither the microrl package nor anything but
@@ -169,10 +196,7 @@ On a board: copy this file (or policy.mpy from `microrl export --mpy`) to the bo
 e.g. `mpremote cp policy.py :`, then
 
     import policy
-    a = policy.act(cos_th, sin_th, thdot)  # normalised action in [-1, 1]
-    torque_nm = 2.0 * a                    # Pendulum-v1: torque = action * 2 N m
-    a = policy.policy(obs)                 # the same for obs = [cos th, sin th, thdot]
-
+{usage}
 With ulab in the firmware the dot products run in ulab's `dot` (the same result, bit for bit:
 each one is an integer below 2**24, exact in float32), otherwise in pure Python; neither allocates
 anything that lasts beyond a call.
@@ -227,12 +251,20 @@ _obs = array(FLOAT_TYPECODE, [0.0] * SIZES[0])
 _xq_row = None if _np is None else _np.zeros((1, SIZES[0]))
 
 
-def policy(obs):
-    """The normalised action in [-1, 1] for obs = [cos th, sin th, thdot] (any indexable)."""
+def actions(obs):
+    """The SIZES[-1] normalised actions in [-1, 1] for an observation of SIZES[0] floats (any
+    indexable): the first SIZES[-1] entries of an array the next call overwrites."""
     if _np is None:
-        return forward_py(_layers, obs, _xq, _acc, _h)[0]
-    return forward_nd(_np, _layers, obs, _xq, _xq_row, _h)[0]
+        return forward_py(_layers, obs, _xq, _acc, _h)
+    return forward_nd(_np, _layers, obs, _xq, _xq_row, _h)
 
+
+def policy(obs):
+    """The first normalised action in [-1, 1] (the action of a one-action actor)."""
+    return actions(obs)[0]
+'''
+
+_PENDULUM_TAIL = '''
 
 def act(cos, sin, thdot):
     """The normalised action in [-1, 1] at angle th (given as cos th, sin th) and velocity thdot."""
@@ -244,49 +276,79 @@ def act(cos, sin, thdot):
 '''
 
 
-def policy_source(qa, source_name, max_diff):
+_PENDULUM_USAGE = """    a = policy.act(cos_th, sin_th, thdot)  # normalised action in [-1, 1]
+    torque_nm = 2.0 * a                    # Pendulum-v1: torque = action * 2 N m
+    a = policy.policy(obs)                 # the same for obs = [cos th, sin th, thdot]
+"""
+_USAGE = """    a = policy.actions(obs)  # obs: {obs_dim} floats; a[:{act_dim}]: normalised actions in [-1, 1]
+    a0 = policy.policy(obs)  # the first action alone
+"""
+
+
+def _pendulum_shaped(sizes):
+    return sizes[0] == 3 and sizes[-1] == 1
+
+
+def policy_source(qa, source_name, max_diff, task="pendulum swing-up"):
     """The text of policy.py for a quantized mirror QActor."""
     weights = b"".join(w.astype(np.int8).tobytes() for w in qa.weights_q)
     scales = struct.pack("<%dd" % len(qa.scales), *qa.scales)
     biases = b"".join(struct.pack("<%dd" % len(b), *b.tolist()) for b in qa.biases)
+    pendulum = _pendulum_shaped(qa.sizes) and task.startswith("pendulum")
+    usage = _PENDULUM_USAGE if pendulum else _USAGE.format(obs_dim=qa.sizes[0],
+                                                             act_dim=qa.sizes[-1])
     head = _TEMPLATE_HEAD.format(source=source_name, shape="x".join(map(str, qa.sizes)),
                                  weight_bytes=len(weights), max_diff=max_diff,
-                                 sizes=tuple(qa.sizes))
+                                 sizes=tuple(qa.sizes), task=task, usage=usage)
     return (head
             + _bytes_literal("_SCALES", scales, "float64 little-endian, one a layer")
             + _bytes_literal("_BIASES", biases, "float64 little-endian, layer after layer")
             + _bytes_literal("_WEIGHTS", weights, "int8, layer after layer, (in, out) row-major")
-            + "\n" + forward_source() + _TEMPLATE_TAIL)
+            + "\n" + forward_source() + _TEMPLATE_TAIL + (_PENDULUM_TAIL if pendulum else ""))
 
 
-def random_observations(count, seed=0):
-    """(count, 3) float64 [cos th, sin th, thdot]: th uniform in [-pi, pi), thdot in [-8, 8]."""
+def random_observations(count, seed=0, env=None, obs_dim=3):
+    """(count, obs_dim) float64 observations: for the pendulum (the default) [cos th, sin th,
+    thdot], th uniform in [-pi, pi), thdot in [-8, 8]; else uniform within `env`'s obs_low and
+    obs_high, or in [-1, 1] without an environment."""
     rng = np.random.default_rng(seed)
-    th = rng.uniform(-math.pi, math.pi, count)
-    return np.stack([np.cos(th), np.sin(th), rng.uniform(-8.0, 8.0, count)], axis=1)
+    if env is None and obs_dim == 3 or type(env).__name__ == "Pendulum":
+        th = rng.uniform(-math.pi, math.pi, count)
+        return np.stack([np.cos(th), np.sin(th), rng.uniform(-8.0, 8.0, count)], axis=1)
+    low, high = (env.obs_low, env.obs_high) if env is not None else (-1.0, 1.0)
+    return rng.uniform(low, high, (count, obs_dim))
 
 
 def float_actions(sizes, params, obs):
-    """The float actor's actions for the rows of `obs` (ReLU hidden, tanh output)."""
+    """The float actor's actions (count, act_dim) for the rows of `obs` (ReLU hidden, tanh out)."""
     h = obs
     for k in range(len(sizes) - 1):
         h = h @ params[2 * k] + params[2 * k + 1]
         h = np.maximum(h, 0.0) if k < len(sizes) - 2 else np.tanh(h)
-    return h[:, 0]
+    return h
 
 
-def float_difference(sizes, params, qa, count=10000, seed=0):
+def float_difference(sizes, params, qa, count=10000, seed=0, env=None):
     """Largest |int8 action - float action| over `count` random observations."""
-    obs = random_observations(count, seed)
-    return max(abs(qa.policy(o) - a) for o, a in zip(obs, float_actions(sizes, params, obs)))
+    obs = random_observations(count, seed, env, sizes[0])
+    return max(float(np.max(np.abs(qa.actions(o) - a)))
+               for o, a in zip(obs, float_actions(sizes, params, obs)))
 
 
-def export(weights_path, out_dir, compile_mpy=False, source_name=None):
-    """Write policy.py (and policy.mpy) for the actor in `weights_path`; returns a summary dict."""
-    sizes, params = load_actor(weights_path)
+def export(weights_path, out_dir, compile_mpy=False, source_name=None, env_name=None, dims=None):
+    """Write policy.py (and policy.mpy) for the actor in `weights_path`; returns a summary dict.
+    ``env_name``: the built-in environment it acts in (default: actor.json's, or the pendulum);
+    ``dims``: (obs_dim, act_dim) of an environment of one's own instead."""
+    sizes, params = load_actor(weights_path, env_name, dims)
+    env = None
+    if dims is None:
+        name = env_name or _document_env(weights_path)
+        env = environment(name)
     qa = quantize(sizes, params)
-    max_diff = float_difference(sizes, params, qa)
-    text = policy_source(qa, source_name or Path(weights_path).name, max_diff)
+    max_diff = float_difference(sizes, params, qa, env=env)
+    task = "pendulum swing-up" if type(env).__name__ == "Pendulum" else (
+        "%s" % type(env).__name__.lower() if env is not None else "%d-input, %d-action" % dims)
+    text = policy_source(qa, source_name or Path(weights_path).name, max_diff, task)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError("--out %s exists and is not a directory" % out_dir)
@@ -319,6 +381,8 @@ def add_arguments(parser):
                         "actor.bin (what `microrl pull` fetched)")
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="output directory (default: the run's or weights' directory/export)")
+    parser.add_argument("--env", default=None, help="the built-in environment the actor acts in "
+                        "(default: actor.json's, else pendulum; an actor.bin does not say)")
     parser.add_argument("--mpy", action="store_true", help="also compile policy.mpy with mpy-cross")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -327,7 +391,7 @@ def run(args):
     weights = Path(args.run) / "actor.json" if args.run else Path(args.weights)
     out_dir = Path(args.out) if args.out else weights.parent / "export"
     try:
-        summary = export(weights, out_dir, args.mpy, source_name=str(weights))
+        summary = export(weights, out_dir, args.mpy, source_name=str(weights), env_name=args.env)
     except ExportError as e:
         print("microrl export: error: %s" % e, file=sys.stderr)
         return 2

@@ -325,7 +325,8 @@ def simulate(board="unix", engine="numpy", micropython=None, steps=None, seed=No
     plots.plot_curve(out_dir / "curve.png", config.episode_length(), run["episode_returns"],
                      run["eval_returns"], curve_title + title,
                      solved=(solved, "%g: %s" % (solved, solved_label)))
-    export.save_actor(out_dir / "actor.json", footprint.network_sizes(config)[0], res["actor"])
+    export.save_actor(out_dir / "actor.json", footprint.network_sizes(config)[0], res["actor"],
+                      config.env)
     tmp = out_dir / "run.json.tmp"
     tmp.write_text(json.dumps(run, indent=1))
     os.replace(tmp, out_dir / "run.json")
