@@ -44,8 +44,8 @@ EPISODE_STEPS = 100
 OBS_DIM = 5  # [cos e, sin e, w / MAX_SPEED, cos th, sin th]
 ACT_DIM = 1
 EFFORT_WEIGHT = 0.05  # reward -(|e| / pi + EFFORT_WEIGHT u^2)
-# The mean evaluation return counted as "reaches and holds the target" (tests/test_servo_learning.py:
-# zero duty scores -48, a tuned PD controller -1.8).
+# The mean evaluation return counted as "reaches and holds the target"
+# (tests/test_servo_learning.py; zero duty scores -48, a tuned PD controller -1.8).
 SOLVED_RETURN = -3.0
 
 _H_S = DT_S / SUBSTEPS

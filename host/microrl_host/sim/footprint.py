@@ -2,12 +2,13 @@
 
 The model counts what the device code allocates (docs/ALGORITHM.md): six networks' parameters,
 Adam's two moments and the gradients of the three trained networks (the twin critics share one
-gradient set), the activations of one actor and one critic workspace for the batch (or micro-batch), the minibatch
-matrices (Adam's moments in int16 when the config asks), and the replay buffer at 36 bytes per
-pendulum transition (10 for the compressed layout; other environments by their dimensions), plus the
-sum tree of prioritized replay and the int8 copy of the actor when the config asks for them. ``BASE_BYTES`` is what the package's
-code and the interpreter's own objects take when the modules are imported as .mpy files; it was
-measured with ``gc.mem_alloc()`` on the unix port (64-bit objects), which makes the estimate a little
+gradient set), the activations of one actor and one critic workspace for the batch (or
+micro-batch), the minibatch matrices (Adam's moments in int16 when the config asks), and the
+replay buffer at 36 bytes per pendulum transition (10 for the compressed layout; other
+environments by their dimensions), plus the sum tree of prioritized replay and the int8 copy of
+the actor when the config asks for them. ``BASE_BYTES`` is what the package's code and the
+interpreter's own objects take when the modules are imported as .mpy files; it was measured with
+``gc.mem_alloc()`` on the unix port (64-bit objects), which makes the estimate a little
 pessimistic for a 32-bit board and very pessimistic for firmware with microrl frozen in.
 """
 

@@ -34,7 +34,7 @@ from microrl_host.sim import board_time, export, footprint, plots
 DEVICE_DIR = Path(__file__).resolve().parents[3] / "device"
 DRIVER = Path(__file__).resolve().parent / "driver.py"
 SHOW_START = (math.pi, 0.0)  # the swing-up picture starts hanging straight down, at rest
-SHOW_TARGET_RAD = 2.0  # the servo picture: from hanging down at rest to 115 degrees, against gravity
+SHOW_TARGET_RAD = 2.0  # the servo picture: from hanging down, at rest, to 115 degrees
 # Per environment: the evaluation return counted as solved and what it means (the curve's line and
 # the on-board time estimate's "first reach").
 SOLVED = {"pendulum": (SOLVED_RETURN, "swing-up solved"),
@@ -51,7 +51,7 @@ class SimError(Exception):
 
 
 def build_config(profile, steps=None, seed=None, overrides=(), env=None):
-    """TD3Config: defaults, then the board's learner table, then --env, --steps, --seed and --set."""
+    """TD3Config: defaults, the board's learner table, then --env, --steps, --seed and --set."""
     fields = dict(profile.learner)
     if env is not None:
         fields["env"] = env
@@ -144,9 +144,10 @@ print(gc.mem_alloc() - before)
 def code_heap_bytes(micropython, package_dir, config, env):
     """Heap bytes the package's code takes in ``micropython`` for ``config`` (its environment's
     module and its optional modules included), measured with gc.mem_alloc() in an ample heap."""
-    optional = ["microrl." + config.env] + [name for name, used in (("microrl.compressed", config.replay == "compressed"),
-                                        ("microrl.prioritized", config.prioritized),
-                                        ("microrl.qactor", config.act_int8)) if used]
+    optional = ["microrl." + config.env] + [
+        name for name, used in (("microrl.compressed", config.replay == "compressed"),
+                                ("microrl.prioritized", config.prioritized),
+                                ("microrl.qactor", config.act_int8)) if used]
     script = _CODE_SCRIPT % (str(package_dir), optional)
     proc = subprocess.run([micropython, "-X", "heapsize=8M", "-c", script], capture_output=True,
                           text=True, timeout=120, env=env)
