@@ -100,13 +100,6 @@ fi
 # Our manifest: the package of this checkout only (the qemu port has no boards/manifest.py).
 MANIFEST="$OUT_DIR/manifest.py"
 printf 'include("%s/manifest.py")\n' "$CHECKOUT" > "$MANIFEST"
-# QEMU's Cortex-M0 faults entering frozen ARMv6-M native code (in mp_setup_code_state_native), so
-# the M0 firmware leaves the viper kernels out: there microrl reports "kernels_viper is not
-# installed" and runs the float kernels; bench-mcu sends kernels_viper.py for the viper backend.
-MANIFEST_M0="$OUT_DIR/manifest-m0.py"
-files=$(cd "$DEVICE_DIR" && ls microrl/*.py | grep -v 'microrl/kernels_viper.py' | sed 's#^microrl/##; s#.*#"&"#' | paste -sd, -)
-printf 'package("microrl", files=[%s], base_path="%s")\n' "$files" "$DEVICE_DIR" > "$MANIFEST_M0"
-
 # Linker scripts for heaps too big for the 4 MB RAM at 0: code, data and stack stay there, .bss goes
 # to PSRAM (an385: after the ROMFS partition at 0x21000000; an500: before the one at 0x60C00000).
 write_psram_ld() {  # $1 file, $2 origin
@@ -130,7 +123,10 @@ BIG_HEAP=3145728
 board_args() {  # $1 core, $2 backend, $3 heap -> make arguments, one per line
     local core=$1 backend=$2 heap=$3 cflags=""
     case "$core" in
-        m0) echo "BOARD=MICROBIT"; cflags="-DMICROPY_EMIT_THUMB=1 -DMICROPY_EMIT_INLINE_THUMB=1" ;;
+        # The MICROBIT board compiles frozen native code (viper) for ARMv7-M, whose Thumb-2
+        # instructions fault on the Cortex-M0: ARMv6-M code, as mpy-cross makes for an RP2040.
+        m0) echo "BOARD=MICROBIT"; echo "MPY_CROSS_FLAGS=-march=armv6m"
+            cflags="-DMICROPY_EMIT_THUMB=1 -DMICROPY_EMIT_INLINE_THUMB=1" ;;
         m3) echo "BOARD=MPS2_AN385" ;;
         m7) echo "BOARD=MPS2_AN500"; echo "MICROPY_FLOAT_IMPL=float"; echo "SUPPORTS_HARDWARE_FP_SINGLE=1" ;;
     esac
@@ -146,7 +142,7 @@ board_args() {  # $1 core, $2 backend, $3 heap -> make arguments, one per line
         esac
     fi
     echo "MICROPY_HEAP_SIZE=$heap"
-    if [ "$core" = m0 ]; then echo "FROZEN_MANIFEST=$MANIFEST_M0"; else echo "FROZEN_MANIFEST=$MANIFEST"; fi
+    echo "FROZEN_MANIFEST=$MANIFEST"
 }
 
 check_float() {  # $1 core, $2 build dir: the float arithmetic the interpreter compiled to

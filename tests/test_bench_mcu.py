@@ -30,7 +30,8 @@ def test_every_board_but_unix_has_a_core_and_a_firmware():
     assert names[("rp2-pico", "ulab")] == "m0-ulab-196608.elf"
     assert names[("pyboard-v11", "pure")] == "m7-pure-94208.elf"
     assert names[("esp32s3-psram", "ulab")] == "m7-ulab-4194304.elf"
-    assert len(entries) == 2 * len(boards)
+    assert names[("rp2-pico", "viper")] == "m0-pure-196608.elf"  # stock firmware, no ulab
+    assert len(entries) == 3 * len(boards)
 
 
 def test_summary_in_instructions(recorded):
@@ -133,8 +134,10 @@ def test_collect_asks_and_keeps_what_the_board_says(recorded, index):
 
 def test_collect_refuses_the_wrong_backend(recorded):
     run = recorded["runs"][0]
-    with pytest.raises(ValueError, match="reports backend ulab, expected pure"):
+    with pytest.raises(ValueError, match="reports backend ulab, expected python"):
         mcu.collect(ReplayLink(run["replies"]), run["learner"], 3, "pure")
+    with pytest.raises(ValueError, match="reports backend ulab, expected viper"):
+        mcu.collect(ReplayLink(run["replies"]), run["learner"], 3, "viper")
 
 
 def bench_mcu(capsys, *args):

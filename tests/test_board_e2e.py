@@ -18,7 +18,8 @@ def test_deploy_hello_bench_train(tmp_path, compiled):
         files = sorted(os.listdir(flash / "lib" / "microrl"))
         suffix = ".mpy" if compiled else ".py"
         # viper code compiles for an architecture: bytecode packages keep it as source
-        assert files and all(f.endswith(suffix) or f == "kernels_viper.py" for f in files), files
+        assert files and all(f.endswith(suffix) or f in ("intadam.py", "kernels_viper.py")
+                             for f in files), files
         assert {"main.py", "microrl.json"} <= set(os.listdir(flash))
 
         hello = link.hello()

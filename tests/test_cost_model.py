@@ -37,7 +37,7 @@ def test_model_agrees_with_the_committed_table():
 def test_table_rows_parse():
     md = (RESULTS / "mcu.md").read_text()
     pico = [r for r in calibrate.table_runs(md) if r["board"] == "rp2-pico"]
-    assert [r["backend"] for r in pico] == ["pure", "ulab"]
+    assert [r["backend"] for r in pico] == ["pure", "ulab", "viper"]
     assert pico[0]["core"] == "m0" and pico[0]["heap_bytes"] == 196608
     assert pico[0]["learner"] == pico[1]["learner"]
     assert TD3Config.from_dict(pico[0]["learner"]).batch_size == pico[0]["learner"]["batch_size"]
@@ -51,7 +51,7 @@ def test_committed_fit_is_the_fit_of_the_committed_calibration():
     refit = calibrate.fit(calibration)
     assert refit["device"] == model["device"] == calibration["device"]
     assert sorted(refit["groups"]) == sorted(model["groups"]) == [
-        "m0-pure", "m0-ulab", "m7-pure", "m7-ulab"]
+        "m0-pure", "m0-ulab", "m0-viper", "m7-pure", "m7-ulab", "m7-viper"]
     for key, group in model["groups"].items():
         assert group["runs"] >= 30  # widths 8-32, batches 8-64, micro-batches on and off
         for name, value in group["coefficients"].items():
@@ -168,7 +168,9 @@ def test_time_to_first_reach_minus_200_for_a_fake_run():
                        buffer_capacity=500, learning_starts=500, eval_every=1000,
                        eval_episodes=10, episode_steps=200, total_steps=6000)
     profile = _profile()
-    ulab, pure = board_time.estimate(profile, config, [3000, 5000, None], model)
+    ulab, viper, pure = board_time.estimate(profile, config, [3000, 5000, None], model)
+    assert viper == {"backend": "viper", "qemu_core": "m7",
+                     "error": "the cost model has no fit for m7 with viper (fitted: m7-ulab)"}
     assert pure == {"backend": "pure", "qemu_core": "m7",
                     "error": "the cost model has no fit for m7 with pure (fitted: m7-ulab)"}
     counts = ulab["counts"]
@@ -196,6 +198,8 @@ def test_time_to_first_reach_minus_200_for_a_fake_run():
     assert none["solve"] is None and none["run"]["steps"] == 6000
     assert "did not reach -200; the run's 6000 steps:" in board_time.lines(profile, [none])[1]
     assert board_time.estimate(_profile(ulab=False, qemu_core="m0"), config, [3000], model) == [
+        {"backend": "viper", "qemu_core": "m0",
+         "error": "the cost model has no fit for m0 with viper (fitted: m7-ulab)"},
         {"backend": "pure", "qemu_core": "m0",
          "error": "the cost model has no fit for m0 with pure (fitted: m7-ulab)"}]
     assert board_time.lines(load_profile("unix"), []) == []
@@ -220,10 +224,12 @@ def test_bench_boards_table_has_the_estimates():
     assert md[0].endswith("| update on the board (est.) | to first reach -200 on the board "
                           "(est., median) |")
     cells = md[2].split(" | ")
-    assert cells[-2] == "ulab %s; pure %s" % (board_time.duration(estimate[0]["update_s"]),
-                                              board_time.duration(estimate[1]["update_s"]))
-    assert cells[-1].startswith("ulab %s; pure" % board_time.duration(estimate[0]["solve"]["s"]))
-    assert md[-2].startswith("- rp2-pico, ulab: 4000 steps: 3500 updates x ")
+    assert cells[-2] == "ulab %s; viper %s; pure %s" % tuple(
+        board_time.duration(e["update_s"]) for e in estimate)
+    assert cells[-1].startswith("ulab %s; viper %s; pure" % tuple(
+        board_time.duration(e["solve"]["s"]) for e in estimate[:2]))
+    assert md[-3].startswith("- rp2-pico, ulab: 4000 steps: 3500 updates x ")
+    assert md[-2].startswith("- rp2-pico, viper: 4000 steps: 3500 updates x ")
     assert md[-1].endswith("x cpi 1.22-1.95 / 125 MHz")
 
 

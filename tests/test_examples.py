@@ -44,13 +44,15 @@ def test_train_example_prints_its_readme_and_the_mirrors_numbers(tmp_path):
     assert "\n".join("    " + line for line in lines) in readme
     evals = [line.split() for line in lines[:-1]]
     assert [(w[0], w[2], w[3]) for w in evals] == [("step", "evaluation", "return")] * 3
-    # The config the example sets, trained by the float64 mirror: the same returns within the
-    # int16-code products of the viper kernels (measured: 1.3 at most, 0.1 %).
+    # The config the example sets, trained by the float64 mirror on the viper backend's integer
+    # path (products, Adam, target updates): the same returns within 1e-3 (measured 1e-4 at most:
+    # the default config's run is not bit for bit the mirror's, as the tested ones in
+    # test_viper_kernels are; the float mirror differs by 2 %).
     config = re.search(r"TD3Config\((.*?)\)\n", source, re.S).group(1)
-    expected = train(eval("TD3Config(%s)" % config))["eval_returns"]
+    expected = train(eval("TD3Config(%s)" % config), products="int16")["eval_returns"]
     assert [int(w[1]) for w in evals] == [step for step, _ in expected] == [500, 1000, 1500]
     for words, (_, value) in zip(evals, expected):
-        assert float(words[4]) == pytest.approx(value, rel=1e-2)
+        assert float(words[4]) == pytest.approx(value, rel=1e-3)
     blob = (tmp_path / "actor.bin").read_bytes()
     assert blob[:4] == b"MRLW" and blob[4] == 1  # weights.py's magic and format version
     assert lines[-1] == "saved the trained actor to actor.bin: %d bytes" % len(blob)

@@ -168,7 +168,8 @@ def test_known_machines_are_asked_once(fake_qemu, monkeypatch):
 
 
 def test_start_code_runs_the_serve_loop_with_the_settings():
-    code = qemu.start_code({"board": "esp32", "config": {"actor_hidden": [16, 16], "tau": 0.005}})
-    assert code == ("from microrl.serve import Server\n"
-                    "Server({'board': 'esp32', 'config': {'actor_hidden': [16, 16], "
-                    "'tau': 0.005}}).serve()\n")
+    code = qemu.start_code({"board": "esp32", "config": {"actor_hidden": [16, 16], "tau": 0.005},
+                            "backend": "viper"})
+    assert code == ("from microrl.app import start\n"
+                    "start({'board': 'esp32', 'config': {'actor_hidden': [16, 16], "
+                    "'tau': 0.005}, 'backend': 'viper'})\n")

@@ -58,7 +58,11 @@ class Adam:
 def adam_for(net, lr, betas, state="float", scratch=None):
     """Adam over an MLP's parameters: float moments step its flat parameter vector in one call
     where it has one (elementwise, so the same arithmetic as per tensor); int16 moments keep their
-    per-tensor scales. ``scratch``: another such Adam whose scratch buffers this one may share."""
+    per-tensor scales. ``scratch``: another such Adam whose scratch buffers this one may share.
+    On the viper backend float moments are its integer Adam (intadam.IntAdam)."""
+    int_adam = getattr(K, "IntAdam", None)
+    if state == "float" and int_adam is not None:
+        return int_adam(net.params, net.grads, lr, *betas)
     if state == "int16" or net.flat is None:
         return Adam(net.params, net.grads, lr, *betas, scratch=scratch, state=state)
     return Adam([net.flat], [net.flat_grads], lr, *betas, scratch=scratch, state=state)

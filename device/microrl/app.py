@@ -1,8 +1,11 @@
 """What the board does at boot, read from its settings file ``microrl.json``.
 
 ``{"mode": "serve" | "train", "config": {TD3Config overrides}, "steps": N, "seed": S,
-"weights": "actor.bin", "resume": true | false}``, every key optional (a missing file means all
-defaults: serve).
+"weights": "actor.bin", "resume": true | false, "backend": "viper" | "python" | "ulab"}``, every
+key optional (a missing file means all defaults: serve).
+- ``backend`` forces the numerics backend (``backend.py``; a board has no environment variable
+  MICRORL_BACKEND): ``main`` passes it on before any module loads the kernels, and ``hello``
+  reports it as the backend's reason.
 - ``train``: trains ``steps`` steps (default: the config's ``total_steps``) on its own, prints one JSON
   line per episode and per evaluation, and saves the trained actor to the weights file on flash
   (checked writable first: a CircuitPython board's flash is read-only to code while its drive is
@@ -17,7 +20,8 @@ import json
 
 SETTINGS_FILE = "microrl.json"
 MODES = ("serve", "train")
-_KEYS = ("mode", "config", "steps", "seed", "weights", "board", "resume")
+_KEYS = ("mode", "config", "steps", "seed", "weights", "board", "resume", "backend")
+BACKENDS = ("ulab", "numpy", "viper", "python")  # backend.py's choices
 
 
 def load_settings(path=SETTINGS_FILE):
@@ -37,7 +41,25 @@ def load_settings(path=SETTINGS_FILE):
         raise ValueError("%s: mode must be serve or train, got %r" % (path, settings.get("mode")))
     if settings.get("resume") not in (None, True, False):
         raise ValueError("%s: resume must be true or false, got %r" % (path, settings["resume"]))
+    if settings.get("backend") not in (None,) + BACKENDS:
+        raise ValueError("%s: backend must be one of %s, got %r"
+                         % (path, ", ".join(BACKENDS), settings["backend"]))
     return settings
+
+
+def choose_backend(settings):
+    """Passes the settings' "backend" on to backend.py, which reads it when it first loads; an
+    error when the kernels are loaded already (something imported them earlier)."""
+    choice = settings.get("backend")
+    if choice is None:
+        return
+    import sys
+    import microrl
+    loaded = sys.modules.get("microrl.backend")
+    if loaded is not None and loaded.NAME != choice:
+        raise ValueError("backend %r asked for, but the %s backend is loaded already"
+                         % (choice, loaded.NAME))
+    microrl.BACKEND_CHOICE = choice
 
 
 def _print_line(event, fields):
@@ -85,10 +107,15 @@ def train_mode(settings):
     return summary
 
 
-def main(path=SETTINGS_FILE):
-    settings = load_settings(path)
+def start(settings):
+    """Trains or serves as ``settings`` say (the dict of a microrl.json)."""
+    choose_backend(settings)
     if settings.get("mode", "serve") == "train":
         train_mode(settings)
     else:
         from .serve import Server
         Server(settings).serve()
+
+
+def main(path=SETTINGS_FILE):
+    start(load_settings(path))

@@ -9,8 +9,10 @@ Picks, once, the kernels every other module computes with:
 
 A matrix is 2-D and row-major; kernels work on its first ``n`` rows so that buffers are allocated
 once for the largest batch. Set the environment variable ``MICRORL_BACKEND`` (``ulab``, ``numpy``,
-``viper``, ``python``) to force a choice and ``MICRORL_FLOAT_BITS=32`` to store the pure-Python backend's
-arrays in single precision on a double-precision port (what a float32 board holds).
+``viper``, ``python``) to force a choice, or on a board (no environment variables) the key
+``"backend"`` of its settings file ``microrl.json``, which ``app`` passes on as the package's
+``BACKEND_CHOICE`` before this module loads; ``MICRORL_FLOAT_BITS=32`` to store the pure-Python
+backend's arrays in single precision on a double-precision port (what a float32 board holds).
 Other modules compute through ``K``, the chosen kernel module; both kernel modules have the same
 functions with the same meaning.
 """
@@ -31,10 +33,21 @@ def _setting(name):
     return _getenv(name) if _getenv is not None else None
 
 
-def _load(choice):
+def _choice():
+    """(the forced backend or None, where it was forced): MICRORL_BACKEND, else the board
+    settings' "backend" that app.py passed on."""
+    choice = _setting("MICRORL_BACKEND")
+    if choice:
+        return choice, "MICRORL_BACKEND"
+    import microrl
+    choice = getattr(microrl, "BACKEND_CHOICE", None)
+    return (choice, "microrl.json backend") if choice else (None, None)
+
+
+def _load(choice, source="MICRORL_BACKEND"):
     """(name, ulab.numpy or numpy or None, why this backend)"""
     if choice is not None:
-        why = "MICRORL_BACKEND=" + choice
+        why = source + "=" + choice
     if choice in (None, "ulab"):
         try:
             from ulab import numpy as np
@@ -59,9 +72,9 @@ def _load(choice):
         if reason is None:
             return "viper", None, why if choice else "no ulab; the firmware compiles viper"
         if choice == "viper":
-            raise ImportError("MICRORL_BACKEND=viper: " + reason)
+            raise ImportError(why + ": " + reason)
     if choice not in (None, "python"):
-        raise ValueError("MICRORL_BACKEND must be ulab, numpy, viper or python, not %r" % choice)
+        raise ValueError("%s must be ulab, numpy, viper or python, not %r" % (source, choice))
     return "python", None, why if choice else "no ulab, and " + reason
 
 
@@ -95,7 +108,7 @@ def _viper_missing():
     return None
 
 
-NAME, _np, REASON = _load(_setting("MICRORL_BACKEND"))
+NAME, _np, REASON = _load(*_choice())
 
 # Bits of the firmware's float: 1 + 2**-40 is 1.0 in single precision.
 FLOAT_BITS = 64 if 1.0 + 2.0 ** -40 != 1.0 else 32

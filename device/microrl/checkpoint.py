@@ -110,6 +110,10 @@ class Checkpointer:
             for p in ((net.flat,) if net.flat is not None else net.params):
                 out.append(_storage(p, f))
         for adam in (agent.actor_adam, agent.critic1_adam, agent.critic2_adam):
+            if getattr(adam, "integer", False):  # viper: intadam.IntAdam, int16 m and int32 v
+                out += [_storage(m, 2) for m in adam.m] + [_storage(v, 4) for v in adam.v]
+                out.append(_storage(adam.scales, 4))
+                continue
             moment_bytes = 2 if adam.int16 else f
             for m in adam.m + adam.v:
                 out.append(_storage(m, moment_bytes))

@@ -57,7 +57,9 @@ class CompressedReplay:
         self._words = w = od + ad + 1
         # Per observation field: the centre of its bounds, the decode step and the encode factor.
         half = [(env.obs_high[j] - env.obs_low[j]) / 2.0 for j in range(od)]
-        self._centre = tuple((env.obs_high[j] + env.obs_low[j]) / 2.0 for j in range(od))
+        centre = tuple((env.obs_high[j] + env.obs_low[j]) / 2.0 for j in range(od))
+        # None for bounds symmetric about 0 (the pendulum's): no addition, no float box per field
+        self._centre = centre if any(centre) else None
         self.obs_step = tuple(h / 32767.0 for h in half)
         self._obs_inv = tuple(32767.0 / h for h in half)
         low, high = env.reward_range
@@ -80,7 +82,10 @@ class CompressedReplay:
         base = (slot % per) * self._words
         centre, inv = self._centre, self._obs_inv
         for j in range(od):
-            d[base + j] = _code(obs[j] - centre[j], inv[j], _FULL)
+            v = obs[j]
+            if centre is not None:
+                v -= centre[j]
+            d[base + j] = _code(v, inv[j], _FULL)
         for j in range(self._ad):
             d[base + od + j] = _code(action[j], ACTION_INV, _FULL)
         word = round((self._reward_high - reward) * self._reward_inv)
@@ -122,17 +127,21 @@ class CompressedReplay:
         obs, bsa, nxt, nsa = batch.obs_d, batch.sa_d, batch.next_obs_d, batch.next_sa_d
         centre, step = self._centre, self.obs_step
         for j in range(od):
-            v = centre[j] + d[base + j] * step[j]
+            v = d[base + j] * step[j]
+            u = dn[nbase + j] * step[j]
+            if centre is not None:
+                v += centre[j]
+                u += centre[j]
             obs[o + j] = v
             bsa[sa + j] = v
-            v = centre[j] + dn[nbase + j] * step[j]
-            nxt[o + j] = v
-            nsa[sa + j] = v
+            nxt[o + j] = u
+            nsa[sa + j] = u
         for j in range(ad):
             bsa[sa + od + j] = d[base + od + j] * ACTION_STEP
         word = d[base + w - 1] & 0xFFFF
         batch.reward_d[i] = self._reward_high - (word & _REWARD_BITS) * self.reward_step
         batch.done_d[i] = 1.0 if word & _TERMINAL else 0.0
+
     def draw(self, rng):
         """A uniformly drawn sampleable slot: ``rng.below(size)`` until one is."""
         size = self.size

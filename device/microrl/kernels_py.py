@@ -10,7 +10,7 @@ from math import ceil as _ceil, sqrt as _sqrt, tanh as _tanh
 
 _typecode = "f"
 _itemsize = 4
-_ITEMSIZE = {"b": 1, "h": 2, "i": 4, "f": 4, "d": 8}
+_ITEMSIZE = {"b": 1, "h": 2, "H": 2, "i": 4, "f": 4, "d": 8}
 # Adam's int16 sqrt(v) codes round up, but not a quotient within this of an integer: a moment that
 # only decays (zero gradient) gives such quotients, and float noise must not raise its code.
 ROUND_UP_SLACK = 0.001

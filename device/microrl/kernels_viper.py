@@ -2,9 +2,9 @@
 
 The products and what a dense layer does around them (``dense``: x w + b, then ReLU;
 ``dense_grads``: x^T d and the column sums of d; ``dot``, ``dot_tn``, ``dot_nt``, ``dot_nt_relu``)
-are machine code from ``@micropython.viper``; every other kernel is the pure-Python one
-(``kernels_py``): Adam, target updates and the batch arithmetic of TD3 stay in floats
-(``deploy --mpy --native`` compiles them to machine code too).
+are machine code from ``@micropython.viper``; so are Adam (``IntAdam``) and the target updates
+(``polyak``), in integers on the float bits (``intadam``); every other kernel is the pure-Python
+one (``kernels_py``): the batch arithmetic of TD3 stays in floats.
 
 A product quantizes each operand with a power-of-two scale of its own, picked from the largest
 exponent in the operand: code = trunc(x 2**k) with |code| < 2**bits. It reads the float bits from
@@ -32,7 +32,7 @@ import micropython
 from . import kernels_py as _py
 from .kernels_py import (  # noqa: F401  (the pure-Python kernels this backend keeps)
     adam, adam16, add_bias, codes, copy, copy_cols, fill, fill_uniform, get, matrix, mse_grad,
-    minimum, polyak, relu, rows, scale_rows, set, shape, scratch_like, smooth_actions, staged,
+    minimum, relu, rows, scale_rows, set, shape, scratch_like, smooth_actions, staged,
     sum_rows, tanh, tanh_grad, td_target, tensors, zeros)
 
 _wide = 0  # 1 when the storage is 'd'
@@ -465,3 +465,5 @@ def dot_nt_relu(h, d, w, n, scratch):
     _run(h[0], d[0], n * kk, w[0], cols * kk, scratch, 1)
     return h
 
+
+from .intadam import IntAdam, polyak  # noqa: E402,F401  (intadam reads this module's helpers)

@@ -1,9 +1,11 @@
 """`microrl bench-mcu`: instructions and heap of every board profile's learner on the QEMU core that
 stands for its chip, with MicroPython's QEMU firmware (``firmware/build_qemu.sh`` builds it).
 
-For each profile in boards/ but unix and each backend (pure Python, ulab), in its own QEMU board:
-the firmware ``DIR/<core>-<backend>-<heap_bytes>.elf`` (the profile's heap) serves with the
-profile's learner; ``hello`` names the firmware, ``reset`` builds the learner (its reply holds the
+For each profile in boards/ but unix and each backend (pure Python, ulab, viper), in its own QEMU
+board: the firmware ``DIR/<core>-<firmware>-<heap_bytes>.elf`` (the profile's heap; firmware
+``ulab`` for the ulab backend, ``pure``, without ulab, for the pure-Python float kernels and for
+viper, which stock firmware runs) serves with the profile's learner and the backend forced
+(``"backend"`` of the settings: ``python``, ``ulab`` or ``viper``); ``hello`` names the firmware, ``reset`` builds the learner (its reply holds the
 heap free after construction), then the device benchmarks run (device/microrl/bench.py):
 ``actor_forward``, ``env_step``, ``critic_update``, ``full_update`` with ``--repeat`` runs each,
 reported as the median, and ``trainer_step`` with ``--repeat`` x policy_delay runs, reported as
@@ -43,7 +45,9 @@ from microrl_host.board.transport import BoardError, LinkError, SerialTransport
 from microrl_host.mirror.config import TD3Config
 from microrl_host.progress import Progress, log as progress_log
 
-BACKENDS = ("pure", "ulab")
+BACKENDS = ("pure", "ulab", "viper")
+FIRMWARE = {"pure": "pure", "ulab": "ulab", "viper": "pure"}  # the firmware each backend runs on
+DEVICE_BACKEND = {"pure": "python", "ulab": "ulab", "viper": "viper"}  # backend.py's name
 NAMES = ("actor_forward", "env_step", "critic_update", "full_update", "trainer_step")
 DEFAULT_TIMEOUT_S = 1800.0  # the longest a board may stay silent: one benchmark's runs
 _BUILD = "firmware/build_qemu.sh"
@@ -54,7 +58,8 @@ class BenchSetupError(Exception):
 
 
 def firmware_name(core, backend, heap_bytes):
-    return "%s-%s-%d.elf" % (core, backend, heap_bytes)
+    """The firmware file that runs ``backend`` (pure, ulab, viper) on ``core``."""
+    return "%s-%s-%d.elf" % (core, FIRMWARE[backend], heap_bytes)
 
 
 class Job(NamedTuple):
@@ -63,7 +68,7 @@ class Job(NamedTuple):
     learner: dict  # TD3Config fields that differ from the defaults
     heap_bytes: int
     core: str  # m0, m3 or m7
-    backend: str  # pure or ulab
+    backend: str  # pure, ulab or viper
     firmware: str  # file name in the firmware directory
 
 
@@ -169,8 +174,10 @@ def collect(link, learner, repeat, backend=None, log=None, replies=None):
     replies = {} if replies is None else replies
     replies["hello"] = _kept(link.connect())
     found = replies["hello"].get("backend")
-    if backend is not None and (found == "ulab") != (backend == "ulab"):
-        raise ValueError("the firmware reports backend %s, expected %s" % (found, backend))
+    if backend is not None and found != DEVICE_BACKEND[backend]:
+        reason = replies["hello"].get("backend_reason")
+        raise ValueError("the firmware reports backend %s%s, expected %s"
+                         % (found, " (%s)" % reason if reason else "", DEVICE_BACKEND[backend]))
     try:
         replies["reset"] = _kept(link.reset(config=learner))
     except BoardError as e:
@@ -350,7 +357,8 @@ def bench_one(name, learner, heap_bytes, core, backend, firmware, repeat, qemu_b
     started = time.monotonic()
     try:
         board.start()
-        board.serve({"board": name, "config": dict(learner)})
+        board.serve({"board": name, "config": dict(learner),
+                     "backend": DEVICE_BACKEND[backend]})
         with BoardLink(SerialTransport(board.port), timeout_s=timeout_s) as link:
             collect(link, dict(learner), repeat, backend, log, run["replies"])
     except (LinkError, deploy.DeployError, QemuBoardError, ValueError) as e:
@@ -382,7 +390,8 @@ def add_arguments(parser):
     parser.add_argument("--boards", nargs="*", default=None,
                         help="profiles (default: every profile but unix)")
     parser.add_argument("--backends", nargs="*", default=list(BACKENDS), choices=BACKENDS,
-                        help="firmware backends (default: pure ulab)")
+                        help="backends (default: pure ulab viper; viper runs on the pure "
+                             "firmware)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs per benchmark, the median reported (default 3)")
     parser.add_argument("--configs", default=None, metavar="FILE",
@@ -419,7 +428,7 @@ def _jobs(args):
     if args.calibrate:
         from microrl_host.sim import calibrate
         if args.boards or set(args.backends) != set(BACKENDS):
-            raise BenchSetupError("--calibrate measures every profile on both backends: "
+            raise BenchSetupError("--calibrate measures every profile on every backend: "
                                   "drop --boards and --backends")
         plans["mcu_calibration"] = config_jobs(calibrate.calibration_points(), BACKENDS)
     return plans

@@ -152,9 +152,18 @@ def mpy_target(implementation, mpy_value):
     return MPY_ARCHS[arch] if arch < len(MPY_ARCHS) else None
 
 
-def board_settings(profile, mode="serve", steps=None, seed=None, config=None, weights="actor.bin"):
+BACKEND_CHOICES = ("viper", "python", "ulab")  # what --backend may force (device app.BACKENDS)
+
+
+def board_settings(profile, mode="serve", steps=None, seed=None, config=None, weights="actor.bin",
+                   backend=None):
     """The board's microrl.json: the profile's learner table, then ``config`` overrides; checked as
-    `sim --set` checks its overrides (TD3Config), so a bad field fails here, not on the board."""
+    `sim --set` checks its overrides (TD3Config), so a bad field fails here, not on the board.
+    ``backend``: the numerics backend the board must load (its "backend" key; None: its own
+    choice)."""
+    if backend is not None and backend not in BACKEND_CHOICES:
+        raise DeployError("--backend must be one of %s, got %r" % (", ".join(BACKEND_CHOICES),
+                                                                  backend))
     if config is not None and not isinstance(config, dict):
         raise DeployError("--config must be a JSON object of TD3Config fields, got %r" % (config,))
     learner = dict(profile.learner)
@@ -173,6 +182,8 @@ def board_settings(profile, mode="serve", steps=None, seed=None, config=None, we
         settings["steps"] = steps
     if seed is not None:
         settings["seed"] = seed
+    if backend is not None:
+        settings["backend"] = backend
     return settings
 
 
@@ -291,15 +302,16 @@ def copy_files(port, lib, files, stall_s=COPY_STALL_S, on_copied=None):
 
 def deploy(port, profile, compiled=False, mode="serve", steps=None, seed=None, config=None,
            start=True, hello_timeout_s=30.0, log=print, native=False, replace_boot=False,
-           on_copied=None, progress=False, mpy_cross=None):
+           on_copied=None, progress=False, mpy_cross=None, backend=None):
     """Copy, start and check; returns the board's hello reply (None when not serving).
     ``native`` (with ``compiled``): the pure-Python kernels as machine code for the board.
     ``replace_boot``: replace the board's boot file even when it is not microrl's.
     ``progress``: a bar over the files copied, on stderr.
-    A CircuitPython board gets circuitpy.py's layout (``mpy_cross``: its own mpy-cross)."""
+    A CircuitPython board gets circuitpy.py's layout (``mpy_cross``: its own mpy-cross).
+    ``backend``: written to microrl.json as the backend the board must load."""
     if native and not compiled:
         raise DeployError("--native needs --mpy: machine code travels in .mpy files")
-    settings = board_settings(profile, mode, steps, seed, config)
+    settings = board_settings(profile, mode, steps, seed, config, backend=backend)
     board = probe(port)
     implementation, mpy_value = board["implementation"], board["mpy"]
     if implementation == "circuitpython":
@@ -397,6 +409,9 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, default=None, help="seed of the learner")
     parser.add_argument("--config", default=None,
                         help="JSON object of TD3Config overrides on top of the board profile")
+    parser.add_argument("--backend", choices=BACKEND_CHOICES, default=None,
+                        help="numerics backend the board loads (microrl.json's \"backend\"; "
+                             "default: the board picks: ulab, else viper, else python)")
     parser.add_argument("--boot", action="store_true",
                         help="replace the board's boot file (main.py, code.py) even when it is not "
                              "microrl's (default: keep it)")
@@ -430,14 +445,15 @@ def run(args):
 
             if args.native:
                 raise DeployError(circuitpy.NO_NATIVE)
-            settings = board_settings(profile, args.mode, args.steps, args.seed, config)
+            settings = board_settings(profile, args.mode, args.steps, args.seed, config,
+                                      backend=args.backend)
             circuitpy.deploy_drive(args.drive, settings, args.mpy, args.mpy_cross, args.boot, log)
             return 0
         port = args.port or find_port()
         hello = deploy(port, profile, compiled=args.mpy, mode=args.mode, steps=args.steps,
                        seed=args.seed, config=config, start=not args.no_start, log=log,
                        native=args.native, replace_boot=args.boot, progress=True,
-                       mpy_cross=args.mpy_cross)
+                       mpy_cross=args.mpy_cross, backend=args.backend)
     except (DeployError, LinkError, ValueError) as e:
         print("deploy failed: %s" % e, file=sys.stderr)
         return 1

@@ -131,8 +131,9 @@ def ticks_to_instructions(ticks, per_tick):
 
 
 def start_code(settings):
-    """What the raw REPL runs to start the serve loop with ``settings`` (microrl.json's dict)."""
-    return "from microrl.serve import Server\nServer(%r).serve()\n" % (settings,)
+    """What the raw REPL runs to start the serve loop with ``settings`` (microrl.json's dict, its
+    "backend" included: ``app.start`` passes it on before the kernels load)."""
+    return "from microrl.app import start\nstart(%r)\n" % (settings,)
 
 
 class QemuBoard:

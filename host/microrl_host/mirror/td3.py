@@ -9,6 +9,7 @@ always stepped together) share one Adam, which is element for element the two Ad
 import numpy as np
 
 from microrl_host.mirror.adam import Adam, Int16Adam
+from microrl_host.mirror.intadam import IntAdam, polyak as int_polyak
 from microrl_host.mirror.compressed import CompressedReplayBuffer
 from microrl_host.mirror.mlp import MLP, parameter_count, tensor_lengths
 from microrl_host.mirror.prioritized import Prioritized
@@ -65,11 +66,20 @@ class TD3:
             self.critic_optimizer = Int16Adam(self.params[n_actor:], self.grads[n_actor:],
                                               2 * tensor_lengths(critic_sizes), config.critic_lr,
                                               *adam)
+        elif products == "int16":  # the viper backend's Adam is integer too (intadam)
+            self.actor_optimizer = IntAdam(self.params[:n_actor], self.grads[:n_actor],
+                                           tensor_lengths(actor_sizes), config.actor_lr, *adam)
+            self.critic_optimizer = IntAdam(self.params[n_actor:], self.grads[n_actor:],
+                                            2 * tensor_lengths(critic_sizes), config.critic_lr,
+                                            *adam)
         else:
             self.actor_optimizer = Adam(self.params[:n_actor], self.grads[:n_actor],
                                         config.actor_lr, *adam)
             self.critic_optimizer = Adam(self.params[n_actor:], self.grads[n_actor:],
                                          config.critic_lr, *adam)
+        # the viper backend's target updates, per tensor in integers; None: float
+        self._int_polyak = (tensor_lengths(actor_sizes) + 2 * tensor_lengths(critic_sizes)
+                            if products == "int16" else None)
         if config.replay == "compressed":
             self.buffer = CompressedReplayBuffer(config.buffer_capacity, env, self.dtype)
         else:
@@ -189,6 +199,9 @@ class TD3:
     def update_targets(self):
         """Polyak averaging of all three targets: target = (1 - tau) target + tau online."""
         tau = self.config.tau
+        if self._int_polyak is not None:
+            int_polyak(self.target_params, self.params, self._int_polyak, tau)
+            return
         np.multiply(self.params, tau, out=self._polyak_tmp)
         self.target_params *= 1.0 - tau
         self.target_params += self._polyak_tmp

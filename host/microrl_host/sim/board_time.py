@@ -15,8 +15,10 @@ from microrl_host.sim import cost
 
 
 def backends(profile):
-    """The backends the profile's firmware can run: ulab and the pure-Python fallback, or pure."""
-    return ("ulab", "pure") if profile.ulab else ("pure",)
+    """The backends the profile's firmware can run: ulab where it has ulab, viper on stock
+    MicroPython firmware (no ulab, the native emitter on: the official rp2, esp32 and stm32
+    builds) and the pure-Python float kernels (firmware without the emitter, CircuitPython)."""
+    return ("ulab", "viper", "pure") if profile.ulab else ("viper", "pure")
 
 
 def first_step_at(eval_returns, solved=SOLVED_RETURN):

@@ -4,7 +4,7 @@ fit of its coefficients to those measurements.
 ``bench-mcu --calibrate`` measures every board profile (bench/results/mcu.md, whose rows check
 the model, and mcu.json) and then the calibration points (``calibration_points``: on the M0 and
 the M7, widths 8 to 32 with batches 8 to 64, micro-batches, unequal and deeper networks, float and
-compressed replay, other buffers and heaps) on both backends into bench/results/mcu_calibration.json
+compressed replay, other buffers and heaps) on every backend (pure, ulab, viper) into bench/results/mcu_calibration.json
 (the runs' summaries), fits the model and writes sim/cost_fit.json. The profiles are not in the
 fit: they check it.
 

@@ -266,7 +266,7 @@ def _group(model, core, backend):
 
 
 def predict(learner, core, backend, heap_bytes, model=None):
-    """Instructions on QEMU core ``core`` (m0, m7) with ``backend`` (pure, ulab) and a heap of
+    """Instructions on QEMU core ``core`` (m0, m7) with ``backend`` (pure, ulab, viper) and a heap of
     ``heap_bytes`` for a learner (a TD3Config or a dict of overrides): critic-only, full and mean
     update, Trainer.step past the warm-up, actor forward (batch 1) and env step."""
     config = as_config(learner)

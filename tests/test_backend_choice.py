@@ -1,0 +1,78 @@
+"""A board chooses its numerics backend in its settings file (it has no environment variables):
+``microrl.json``'s "backend", written by ``microrl deploy --backend``, reaches backend.py before
+the kernels load, and hello reports the choice as the backend's reason."""
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from boardkit import HEAP_BYTES, PROFILE, SMALL
+from devicerun import run_device
+from microrl_host.board import deploy
+from microrl_host.board.vboard import VirtualBoard
+
+CHOOSE = """
+from microrl.app import choose_backend, load_settings
+settings = load_settings(%r)
+choose_backend(settings)
+from microrl.backend import NAME, REASON
+print(json.dumps({"backend": NAME, "reason": REASON}))
+"""
+
+
+@pytest.mark.parametrize("choice", ["python", "viper"])
+def test_the_settings_backend_is_the_one_loaded(tmp_path, choice):
+    path = tmp_path / "microrl.json"
+    path.write_text(json.dumps({"mode": "serve", "backend": choice}))
+    out = run_device(CHOOSE % str(path), backend="")  # no MICRORL_BACKEND: the file decides
+    assert out == {"backend": choice, "reason": "microrl.json backend=" + choice}
+
+
+def test_without_the_key_the_board_picks_and_the_environment_wins(tmp_path):
+    path = tmp_path / "microrl.json"
+    path.write_text(json.dumps({"mode": "serve"}))
+    assert run_device(CHOOSE % str(path), backend="") == {
+        "backend": "viper", "reason": "no ulab; the firmware compiles viper"}
+    path.write_text(json.dumps({"backend": "viper"}))
+    assert run_device(CHOOSE % str(path), backend="python") == {
+        "backend": "python", "reason": "MICRORL_BACKEND=python"}
+
+
+def test_a_bad_or_impossible_backend_is_a_clear_error(tmp_path):
+    path = tmp_path / "microrl.json"
+    path.write_text(json.dumps({"backend": "fortran"}))
+    with pytest.raises(RuntimeError, match=r"microrl.json: backend must be one of ulab, numpy, "
+                                           r"viper, python, got 'fortran'"):
+        run_device(CHOOSE % str(path), backend="")
+    path.write_text(json.dumps({"backend": "viper"}))  # CPython has no viper emitter
+    with pytest.raises(RuntimeError, match="ImportError: microrl.json backend=viper: this is not "
+                                           "MicroPython"):
+        run_device(CHOOSE % str(path), engine="cpython")
+    late = ("from microrl import backend\nfrom microrl.app import choose_backend\n"
+            "choose_backend({'backend': 'python'})\n")
+    with pytest.raises(RuntimeError, match="backend 'python' asked for, but the viper backend is "
+                                           "loaded already"):
+        run_device(late, backend="")
+
+
+def test_deploy_backend_writes_the_key_and_the_board_reports_it(tmp_path):
+    with VirtualBoard(HEAP_BYTES, flash_dir=tmp_path / "flash") as board:
+        hello = deploy.deploy(board.port, PROFILE, config=SMALL, log=lambda line: None,
+                              backend="python")
+        settings = json.loads((Path(board.flash_dir) / "microrl.json").read_text())
+    assert settings["backend"] == "python"
+    assert (hello["backend"], hello["backend_reason"]) == ("python",
+                                                           "microrl.json backend=python")
+
+
+def test_deploy_rejects_an_unknown_backend(capsys):
+    parser = argparse.ArgumentParser()
+    deploy.add_arguments(parser)
+    with pytest.raises(SystemExit) as exit_:
+        parser.parse_args(["--backend", "numpyy"])
+    assert exit_.value.code == 2
+    assert "argument --backend: invalid choice: 'numpyy'" in capsys.readouterr().err
+    with pytest.raises(deploy.DeployError, match="--backend must be one of viper, python, ulab"):
+        deploy.board_settings(PROFILE, backend="numpy")
