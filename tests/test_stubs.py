@@ -12,7 +12,7 @@ STUBBED = sorted(p.stem for p in PACKAGE.glob("*.pyi"))
 # What a main.py of one's own builds on: training, the learner and its settings, the board's entry
 # points, the weights file, checkpoints and the int8 policy.
 PUBLIC_API = {"__init__", "app", "checkpoint", "config", "envs", "mlp", "pendulum", "qactor", "rng",
-              "serve", "td3", "train", "weights"}
+              "serve", "servo", "td3", "train", "weights"}
 
 
 def public_names(tree):
@@ -76,7 +76,8 @@ def test_stub_matches_its_module(module):
 
 @pytest.mark.parametrize("module, class_name", [("train", "Trainer"), ("td3", "TD3"),
                                                 ("mlp", "MLP"), ("pendulum", "Pendulum"),
-                                                ("qactor", "QActor"), ("serve", "Server"),
+                                                ("servo", "Servo"), ("qactor", "QActor"),
+                                                ("serve", "Server"),
                                                 ("weights", "Upload")])
 def test_stub_declares_the_attributes_a_user_reads(module, class_name):
     source = ast.parse((PACKAGE / (module + ".py")).read_text())

@@ -131,8 +131,9 @@ def solve_cell(entries):
     return "; ".join(cells) or "-"
 
 
-def lines(profile, entries):
-    """The estimate for people: a heading line, then a line per backend with its basis."""
+def lines(profile, entries, solved=SOLVED_RETURN):
+    """The estimate for people: a heading line, then a line per backend with its basis;
+    ``solved``: the return the solve time is to (the environment's)."""
     if not entries:
         if not profile.clock_hz:
             return []  # not a microcontroller
@@ -152,12 +153,12 @@ def lines(profile, entries):
         solve = e["solve"]
         if solve is None:
             text += "; did not reach %g; the run's %d steps: %s (%s)" % (
-                SOLVED_RETURN, e["run"]["steps"], duration(e["run"]["s"]),
+                solved, e["run"]["steps"], duration(e["run"]["s"]),
                 basis(e["run"], profile))
         else:
             seeds = ("median of %d of %d seeds, " % (solve["seeds_reached"], solve["seeds"])
                      if solve["seeds"] > 1 else "")
-            text += "; to first reach %g: %s (%s%s)" % (SOLVED_RETURN, duration(solve["s"]),
+            text += "; to first reach %g: %s (%s%s)" % (solved, duration(solve["s"]),
                                                         seeds, basis(solve, profile))
         out.append(text)
     return out

@@ -35,8 +35,6 @@ from pathlib import Path
 from microrl_host.mirror.config import TD3Config
 from microrl_host.sim import footprint
 
-OBS_DIM = 3
-ACT_DIM = 1
 COUNTS = ("mac", "elem", "param", "row", "row_compressed", "call", "op", "update")
 # Garbage collection: the work that allocates, times the heap over the heap free after
 # construction (collections per update go as allocation / free, each sweeps the whole heap).
@@ -56,9 +54,7 @@ class CostModelError(Exception):
 # The counts
 
 def _sizes(config):
-    actor = (OBS_DIM,) + tuple(config.actor_hidden) + (ACT_DIM,)
-    critic = (OBS_DIM + ACT_DIM,) + tuple(config.critic_hidden) + (1,)
-    return actor, critic
+    return footprint.network_sizes(config)
 
 
 def parameter_count(sizes):

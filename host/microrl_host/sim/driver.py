@@ -58,6 +58,16 @@ def report(trainer, peak):
     trainer.agent = None
     gc.collect()
     # One deterministic episode of the learned policy from a fixed start, for the picture.
+    if config.env == "servo":
+        from microrl.servo import Servo
+        env = Servo()
+        obs = env.set_state((0.0, 0.0, spec.get("show_target", 2.0)))
+        emit({"event": "pose", "th": env.th})
+        for _ in range(trainer.episode_length):
+            action = agent.policy(obs)
+            duty = min(max(action[0], -1.0), 1.0)
+            obs, _, _ = env.step(action)
+            emit({"event": "pose", "th": env.th, "duty": duty})
     if config.env == "pendulum":
         from microrl.pendulum import MAX_TORQUE_NM, Pendulum
         env = Pendulum()

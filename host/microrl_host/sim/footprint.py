@@ -2,16 +2,16 @@
 
 The model counts what the device code allocates (docs/ALGORITHM.md): six networks' parameters,
 Adam's two moments and the gradients of the three trained networks (the twin critics share one
-gradient set), the activations of one actor and one critic workspace for the batch (or micro-batch), the minibatch
-matrices (Adam's moments in int16 when the config asks), and the replay buffer at 36 bytes per transition (10 for the compressed layout), plus the
-sum tree of prioritized replay and the int8 copy of the actor when the config asks for them. ``BASE_BYTES`` is what the package's
-code and the interpreter's own objects take when the modules are imported as .mpy files; it was
-measured with ``gc.mem_alloc()`` on the unix port (64-bit objects), which makes the estimate a little
+gradient set), the activations of one actor and one critic workspace for the batch (or
+micro-batch), the minibatch matrices (Adam's moments in int16 when the config asks), and the
+replay buffer at 36 bytes per pendulum transition (10 for the compressed layout; other
+environments by their dimensions), plus the sum tree of prioritized replay and the int8 copy of
+the actor when the config asks for them. ``BASE_BYTES`` is what the package's code and the
+interpreter's own objects take when the modules are imported as .mpy files; it was measured with
+``gc.mem_alloc()`` on the unix port (64-bit objects), which makes the estimate a little
 pessimistic for a 32-bit board and very pessimistic for firmware with microrl frozen in.
 """
 
-REPLAY_BYTES_PER_TRANSITION = 36  # 9 float32 fields: obs, action, reward, next obs, done
-COMPRESSED_BYTES_PER_TRANSITION = 10  # 5 int16 codes: obs, action, reward with flags
 BASE_BYTES = 60 * 1024  # .mpy code and interpreter objects, measured on the unix port
 # The code of each optional module, imported only when configured (.mpy on the unix port).
 OPTION_CODE_BYTES = {"compressed": 6700, "prioritized": 7900, "act_int8": 4200}
@@ -19,8 +19,30 @@ OPTION_CODE_BYTES = {"compressed": 6700, "prioritized": 7900, "act_int8": 4200}
 # a boxed float and two list slots per entry, measured on the unix port.
 SCRATCH_BYTES_PER_ENTRY = 48
 HEADROOM = 1.10  # construction needs room for transient copies on a fragmented heap
-OBS_DIM = 3
-ACT_DIM = 1
+
+
+def env_dims(config):
+    """(obs_dim, act_dim) of the config's built-in environment (the pendulum's: 3, 1)."""
+    from microrl_host.mirror.envs import make
+
+    env = make(getattr(config, "env", "pendulum"))
+    return env.obs_dim, env.act_dim
+
+
+def network_sizes(config):
+    """The layer sizes of the actor and of each critic for ``config`` and its environment."""
+    obs_dim, act_dim = env_dims(config)
+    return ((obs_dim,) + tuple(config.actor_hidden) + (act_dim,),
+            (obs_dim + act_dim,) + tuple(config.critic_hidden) + (1,))
+
+
+def transition_bytes(config):
+    """Replay bytes per transition: float32 obs, action, reward, next obs and done (36 for the
+    pendulum), or the compressed layout's int16 codes of obs, action and reward (10)."""
+    obs_dim, act_dim = env_dims(config)
+    if getattr(config, "replay", "float") == "compressed":
+        return 2 * (obs_dim + act_dim + 1)
+    return 4 * (2 * obs_dim + act_dim + 2)
 
 
 def parameter_count(sizes):
@@ -29,8 +51,8 @@ def parameter_count(sizes):
 
 def learner_floats(config):
     """Floats the learner allocates for ``config`` (a TD3Config of either side)."""
-    actor = (OBS_DIM,) + tuple(config.actor_hidden) + (ACT_DIM,)
-    critic = (OBS_DIM + ACT_DIM,) + tuple(config.critic_hidden) + (1,)
+    actor, critic = network_sizes(config)
+    obs_dim, act_dim = actor[0], actor[-1]
     p_a = parameter_count(actor)
     p_c = parameter_count(critic)
     params = 2 * p_a + 4 * p_c  # online and target networks
@@ -41,8 +63,8 @@ def learner_floats(config):
     n = config.batch_size
     rows = getattr(config, "micro_batch", 0) or n  # the networks' buffers hold a micro-batch
     activations = rows * (sum(actor[1:]) + sum(critic[1:]))
-    input_grads = rows * (OBS_DIM + OBS_DIM + ACT_DIM)
-    batch = n * (2 * OBS_DIM + 2 * (OBS_DIM + ACT_DIM) + 2) + n + 2 * rows + OBS_DIM
+    input_grads = rows * (obs_dim + obs_dim + act_dim)
+    batch = n * (2 * obs_dim + 2 * (obs_dim + act_dim) + 2) + n + 2 * rows + obs_dim
     return params + adam + grads + activations + input_grads + batch
 
 
@@ -57,9 +79,7 @@ def sum_tree_nodes(capacity, k):
 
 def replay_bytes(config, float_bits):
     """The replay buffer, and its sum tree under prioritized replay."""
-    per_step = (COMPRESSED_BYTES_PER_TRANSITION if getattr(config, "replay", "float") == "compressed"
-                else REPLAY_BYTES_PER_TRANSITION)
-    total = per_step * config.buffer_capacity
+    total = transition_bytes(config) * config.buffer_capacity
     if getattr(config, "prioritized", False):
         total += sum_tree_nodes(config.buffer_capacity, config.per_k) * float_bits // 8
     return total
@@ -68,19 +88,17 @@ def replay_bytes(config, float_bits):
 def estimate_heap_bytes(config, float_bits):
     """Estimated live heap of a constructed learner, code included, in bytes."""
     extra = 0
+    actor, critic = network_sizes(config)
     if getattr(config, "act_int8", False):  # int8 weights, float biases
-        actor = (OBS_DIM,) + tuple(config.actor_hidden) + (ACT_DIM,)
         extra = parameter_count(actor) * (1 + float_bits // 8) + OPTION_CODE_BYTES["act_int8"]
     if getattr(config, "replay", "float") == "compressed":
         extra += OPTION_CODE_BYTES["compressed"]
     if getattr(config, "prioritized", False):
         extra += OPTION_CODE_BYTES["prioritized"]
     if getattr(config, "adam_state", "float") == "int16":  # two int16 codes per parameter
-        actor = (OBS_DIM,) + tuple(config.actor_hidden) + (ACT_DIM,)
-        critic = (OBS_DIM + ACT_DIM,) + tuple(config.critic_hidden) + (1,)
         extra += 4 * (parameter_count(actor) + 2 * parameter_count(critic))
     rows = getattr(config, "micro_batch", 0) or config.batch_size
-    widths = tuple(config.actor_hidden) + tuple(config.critic_hidden) + (OBS_DIM + ACT_DIM, rows)
+    widths = tuple(config.actor_hidden) + tuple(config.critic_hidden) + (critic[0], rows)
     extra += 2 * max(widths) * SCRATCH_BYTES_PER_ENTRY
     return (learner_floats(config) * float_bits // 8 + replay_bytes(config, float_bits)
             + extra + BASE_BYTES)

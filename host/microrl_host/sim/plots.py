@@ -21,14 +21,16 @@ def pyplot():
     return plt
 
 
-def mark_solved(ax):
+def mark_solved(ax, solved=(SOLVED_RETURN, SOLVED_LABEL)):
     """The dashed line at the return counted as solved, labelled for the legend."""
-    ax.axhline(SOLVED_RETURN, color="gray", ls="--", lw=1, label=SOLVED_LABEL)
+    ax.axhline(solved[0], color="gray", ls="--", lw=1, label=solved[1])
 
 
-def plot_curve(path, episode_steps, episode_returns, eval_returns, title, steps=None):
+def plot_curve(path, episode_steps, episode_returns, eval_returns, title, steps=None,
+               solved=(SOLVED_RETURN, SOLVED_LABEL)):
     """Episode returns (thin) and deterministic evaluation returns (markers) against steps;
-    ``steps``: the step at which each episode ended (default: every ``episode_steps`` from 0)."""
+    ``steps``: the step at which each episode ended (default: every ``episode_steps`` from 0);
+    ``solved``: (return, label) of the dashed line (default: the pendulum's)."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     if steps is None:
@@ -37,7 +39,7 @@ def plot_curve(path, episode_steps, episode_returns, eval_returns, title, steps=
     if eval_returns:
         ax.plot([s for s, _ in eval_returns], [r for _, r in eval_returns], "o-",
                 label="evaluation (mean of deterministic episodes)")
-    mark_solved(ax)
+    mark_solved(ax, solved)
     ax.set_xlabel("environment steps")
     ax.set_ylabel("return")
     ax.set_title(title)
@@ -102,5 +104,35 @@ def swingup_figure(angles_rad, torques_nm, dt_s, title, poses=12):
         strip.text(x0, -1.45, "%.1fs" % (i * dt_s), ha="center", fontsize=7)
     strip.set_xlim(-1.3, (poses - 1) * 2.6 + 1.3)
     strip.set_ylim(-1.6, 1.2)
+    fig.tight_layout()
+    return fig
+
+
+def plot_servo(path, angles_rad, duties, target_rad, dt_s, title):
+    """Write servo_figure(...) to ``path``."""
+    fig = servo_figure(angles_rad, duties, target_rad, dt_s, title)
+    fig.savefig(path, dpi=100)
+    pyplot().close(fig)
+
+
+def servo_figure(angles_rad, duties, target_rad, dt_s, title):
+    """The servo's arm angle against its target over time, above the PWM duty, each axis with
+    its unit."""
+    plt = pyplot()
+    fig, (ax, duty) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True,
+                                   gridspec_kw={"height_ratios": [2, 1]})
+    ax.plot(*angle_line(angles_rad, dt_s), color="tab:blue", label="arm angle")
+    ax.axhline(math.degrees(target_rad), color="gray", ls="--", lw=1, label="target")
+    ax.set_ylabel("angle from hanging down (deg)")
+    ax.set_ylim(-180, 180)
+    ax.set_yticks([-180, -90, 0, 90, 180])
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    duty.step([i * dt_s for i in range(len(duties))], duties, where="post", lw=1,
+              color="tab:orange")
+    duty.axhline(0, color="gray", lw=0.8)
+    duty.set_ylim(-1.05, 1.05)
+    duty.set_ylabel("PWM duty")
+    duty.set_xlabel("time (s)")
     fig.tight_layout()
     return fig

@@ -2,7 +2,9 @@
 
 Engines: ``numpy`` runs the host mirror; ``micropython`` runs the unmodified device code in the unix
 interpreter with the board's heap (``-X heapsize``), to tell before flashing whether a config fits
-and learns. Writes run.json, curve.png, swingup.png and actor.json (for `microrl export`).
+and learns. ``--env`` (or the config field ``env``) picks the built-in environment. Writes run.json,
+curve.png, a picture of one deterministic episode of the learned policy (swingup.png for the
+pendulum, servo.png for the servo) and actor.json (for `microrl export`).
 """
 
 import json
@@ -22,15 +24,21 @@ from microrl_host.board.boards import resolve_board
 from microrl_host.board.deploy import DeployError
 from microrl_host.board.vboard import (VirtualBoardError, check_micropython, default_micropython,
                                       output_tail)
+from microrl_host.mirror import envs, servo
 from microrl_host.mirror.config import TD3Config
-from microrl_host.mirror.envs import make as make_env
 from microrl_host.mirror.pendulum import DT_S, MAX_TORQUE_NM, Pendulum
+from microrl_host.mirror.train import SOLVED_RETURN
 from microrl_host.progress import Progress
 from microrl_host.sim import board_time, export, footprint, plots
 
 DEVICE_DIR = Path(__file__).resolve().parents[3] / "device"
 DRIVER = Path(__file__).resolve().parent / "driver.py"
 SHOW_START = (math.pi, 0.0)  # the swing-up picture starts hanging straight down, at rest
+SHOW_TARGET_RAD = 2.0  # the servo picture: from hanging down, at rest, to 115 degrees
+# Per environment: the evaluation return counted as solved and what it means (the curve's line and
+# the on-board time estimate's "first reach").
+SOLVED = {"pendulum": (SOLVED_RETURN, "swing-up solved"),
+          "servo": (servo.SOLVED_RETURN, "reaches and holds the target")}
 # Measured on one desktop CPU, ms per training step at 32x32, batch 32: pure-Python 66, ulab 3.8.
 FALLBACK_SLOWDOWN = "about 17x (32x32 networks) to 37x (64x64) slower than ulab per update"
 # Steps between the MicroPython driver's progress lines: a small board's pure-Python update takes
@@ -42,9 +50,11 @@ class SimError(Exception):
     """A problem with the request, reported before any training starts."""
 
 
-def build_config(profile, steps=None, seed=None, overrides=()):
-    """TD3Config: defaults, then the board's learner table, then --steps, --seed and --set."""
+def build_config(profile, steps=None, seed=None, overrides=(), env=None):
+    """TD3Config: defaults, the board's learner table, then --env, --steps, --seed and --set."""
     fields = dict(profile.learner)
+    if env is not None:
+        fields["env"] = env
     if steps is not None:
         fields["total_steps"] = steps
     if seed is not None:
@@ -58,9 +68,11 @@ def build_config(profile, steps=None, seed=None, overrides=()):
         except json.JSONDecodeError:
             fields[key] = value  # a bare word is a string: --set replay=compressed
     try:
-        return TD3Config.from_dict(fields)
+        config = TD3Config.from_dict(fields)
+        envs.make(config.env)
     except (ValueError, TypeError) as e:
         raise SimError("bad config: %s" % e) from None
+    return config
 
 
 def run_numpy(config, profile, progress):
@@ -69,7 +81,17 @@ def run_numpy(config, profile, progress):
     dtype = np.float32 if profile.float_bits == 32 else np.float64
     result = train(config, dtype=dtype, **progress.mirror_callbacks(config.episode_length()))
     agent = result["agent"]
-    angles, torques = [], []
+    angles, torques, duties = [], [], []
+    if config.env == "servo":  # one deterministic episode to SHOW_TARGET_RAD, for the picture
+        env = servo.Servo()
+        obs = env.set_state((0.0, 0.0, SHOW_TARGET_RAD))
+        angles.append(env.th)
+        for _ in range(config.episode_length()):
+            obs_row = obs.astype(dtype).reshape(1, -1)
+            action = agent.actor.forward(obs_row, 1)[0]
+            obs, _, _ = env.step(action)
+            angles.append(env.th)
+            duties.append(min(max(float(action[0]), -1.0), 1.0))
     if config.env == "pendulum":  # one deterministic episode from hanging down, for the picture
         obs_row = np.zeros((1, 3), dtype)
         env = Pendulum()
@@ -84,7 +106,7 @@ def run_numpy(config, profile, progress):
             torques.append(torque_nm)
     return {"episode_returns": result["episode_returns"],
             "eval_returns": [list(p) for p in result["eval_returns"]],
-            "heap_peak_bytes": None, "angles": angles, "torques": torques,
+            "heap_peak_bytes": None, "angles": angles, "torques": torques, "duties": duties,
             "engine_info": {"dtype": np.dtype(dtype).name}, "actor": agent.actor.get_weights()}
 
 
@@ -111,7 +133,7 @@ import gc, sys
 sys.path.insert(0, %r)
 gc.collect()
 before = gc.mem_alloc()
-from microrl import backend, config, pendulum, train
+from microrl import backend, config, train
 for name in %r:
     __import__(name)
 gc.collect()
@@ -120,11 +142,12 @@ print(gc.mem_alloc() - before)
 
 
 def code_heap_bytes(micropython, package_dir, config, env):
-    """Heap bytes the package's code takes in ``micropython`` for ``config`` (its optional modules
-    included), measured with gc.mem_alloc() in an ample heap."""
-    optional = [name for name, used in (("microrl.compressed", config.replay == "compressed"),
-                                        ("microrl.prioritized", config.prioritized),
-                                        ("microrl.qactor", config.act_int8)) if used]
+    """Heap bytes the package's code takes in ``micropython`` for ``config`` (its environment's
+    module and its optional modules included), measured with gc.mem_alloc() in an ample heap."""
+    optional = ["microrl." + config.env] + [
+        name for name, used in (("microrl.compressed", config.replay == "compressed"),
+                                ("microrl.prioritized", config.prioritized),
+                                ("microrl.qactor", config.act_int8)) if used]
     script = _CODE_SCRIPT % (str(package_dir), optional)
     proc = subprocess.run([micropython, "-X", "heapsize=8M", "-c", script], capture_output=True,
                           text=True, timeout=120, env=env)
@@ -163,6 +186,7 @@ def run_micropython(config, profile, progress, micropython, steps, out_dir, mpy_
         # pick the viper backend, whose products are int16: bench and bench-mcu measure that).
         env["MICRORL_BACKEND"] = "python"
     spec = {"config": config_dict(config), "steps": steps, "show_start": list(SHOW_START),
+            "show_target": SHOW_TARGET_RAD,
             "progress_every": PROGRESS_EVERY_STEPS}
     # The run's files sit in a short temporary directory: every module keeps its path in the heap
     # (a board's are /lib/microrl/...), and a long output path cost the smallest profiles their
@@ -191,7 +215,7 @@ def _run_in(work, spec, config, profile, progress, micropython, env, ulab, packa
     cmd = [micropython, "-X", "heapsize=%d" % (profile.heap_bytes + code), str(driver),
            str(package_dir), str(spec_path)]
     out = {"episode_returns": [], "eval_returns": [], "heap_peak_bytes": None, "angles": [],
-           "torques": [], "actor": [], "heap_code_bytes": code}
+           "torques": [], "duties": [], "actor": [], "heap_code_bytes": code}
     done = False
     other_lines = []  # MicroPython prints an uncaught exception's traceback on stdout
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -220,6 +244,8 @@ def _run_in(work, spec, config, profile, progress, micropython, env, ulab, packa
                 out["angles"].append(event["th"])
                 if "torque_nm" in event:
                     out["torques"].append(event["torque_nm"])
+                if "duty" in event:
+                    out["duties"].append(event["duty"])
             elif kind == "actor":
                 if event["param"] == len(out["actor"]):
                     out["actor"].append([])
@@ -240,10 +266,10 @@ def config_dict(config):
 
 
 def simulate(board="unix", engine="numpy", micropython=None, steps=None, seed=None,
-             out_dir="runs/sim", overrides=(), show_progress=True, mpy_cross=None):
+             out_dir="runs/sim", overrides=(), show_progress=True, mpy_cross=None, env=None):
     """Run one simulation and write its files; returns the run.json object."""
     profile = resolve_board(board)
-    config = build_config(profile, steps, seed, overrides)
+    config = build_config(profile, steps, seed, overrides, env)
     footprint.check_fits(config, profile.float_bits, profile.heap_bytes, profile.name,
                          profile.frozen)
     if engine not in ("numpy", "micropython"):
@@ -262,6 +288,8 @@ def simulate(board="unix", engine="numpy", micropython=None, steps=None, seed=No
                                   out_dir, mpy_cross)
     wall_s = time.perf_counter() - start_s
     final = res["eval_returns"][-1][1] if res["eval_returns"] else None
+    solved, solved_label = SOLVED[config.env]
+    picture = out_dir / ("servo.png" if config.env == "servo" else "swingup.png")
     run = {
         "board": profile.name,
         "engine": engine,
@@ -276,21 +304,29 @@ def simulate(board="unix", engine="numpy", micropython=None, steps=None, seed=No
         "heap_profile_bytes": profile.heap_bytes,
         "heap_code_bytes": res.get("heap_code_bytes", 0),  # frozen profiles: code held in flash
         "wall_s": wall_s,
-        # the estimated time on the real board, per update and to first reach -200
+        # the estimated time on the real board, per update and to first reach the solved return
+        "solved_return": solved,
         "board_time": board_time.estimate(profile, config,
-                                          [board_time.first_step_at(res["eval_returns"])]),
-        "swingup": {"angles_rad": res["angles"], "torques_nm": res["torques"], "dt_s": DT_S},
+                                          [board_time.first_step_at(res["eval_returns"], solved)]),
         "files": {"run": str(out_dir / "run.json"), "curve": str(out_dir / "curve.png"),
-                  "swingup": str(out_dir / "swingup.png"), "actor": str(out_dir / "actor.json")},
+                  picture.stem: str(picture), "actor": str(out_dir / "actor.json")},
     }
     title = "%s, %s engine, seed %d" % (profile.name, engine, config.seed)
+    if config.env == "servo":
+        run["servo"] = {"angles_rad": res["angles"], "duties": res["duties"],
+                        "target_rad": SHOW_TARGET_RAD, "dt_s": servo.DT_S}
+        curve_title = "TD3 on the servo: "
+        plots.plot_servo(picture, res["angles"], res["duties"], SHOW_TARGET_RAD, servo.DT_S,
+                         "Learned servo move (%s), final eval %.2f" % (title, final or math.nan))
+    else:
+        run["swingup"] = {"angles_rad": res["angles"], "torques_nm": res["torques"], "dt_s": DT_S}
+        curve_title = "TD3 on Pendulum-v1: "
+        plots.plot_swingup(picture, res["angles"], res["torques"], DT_S,
+                           "Learned swing-up (%s), final eval %.1f" % (title, final or math.nan))
     plots.plot_curve(out_dir / "curve.png", config.episode_length(), run["episode_returns"],
-                     run["eval_returns"], "TD3 on Pendulum-v1: " + title)
-    plots.plot_swingup(out_dir / "swingup.png", res["angles"], res["torques"], DT_S,
-                       "Learned swing-up (%s), final eval %.1f" % (title, final or math.nan))
-    env = make_env(config.env)
-    export.save_actor(out_dir / "actor.json",
-                      (env.obs_dim,) + tuple(config.actor_hidden) + (env.act_dim,), res["actor"],
+                     run["eval_returns"], curve_title + title,
+                     solved=(solved, "%g: %s" % (solved, solved_label)))
+    export.save_actor(out_dir / "actor.json", footprint.network_sizes(config)[0], res["actor"],
                       config.env)
     tmp = out_dir / "run.json.tmp"
     tmp.write_text(json.dumps(run, indent=1))
@@ -308,6 +344,8 @@ def add_arguments(parser):
     parser.add_argument("--mpy-cross", default=None, metavar="PATH",
                         help="mpy-cross for the interpreter's bytecode (CircuitPython's own for a "
                              "CircuitPython build; without it CircuitPython runs the sources)")
+    parser.add_argument("--env", default=None, choices=envs.NAMES,
+                        help="built-in environment (default: the profile's, else pendulum)")
     parser.add_argument("--steps", type=int, default=None, help="environment steps")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--out", default="runs/sim", help="output directory (default runs/sim)")
@@ -320,7 +358,8 @@ def add_arguments(parser):
 def run(args):
     try:
         result = simulate(args.board, args.engine, args.micropython, args.steps, args.seed,
-                          args.out, args.set, show_progress=True, mpy_cross=args.mpy_cross)
+                          args.out, args.set, show_progress=True, mpy_cross=args.mpy_cross,
+                          env=args.env)
     except (SimError, ValueError) as e:
         print("microrl sim: error: %s" % e, file=sys.stderr)
         return 2
@@ -341,7 +380,8 @@ def run(args):
                   % (result["heap_peak_bytes"], result["heap_profile_bytes"]))
     print("evaluation return (mean of %d deterministic episodes): %.1f"
           % (result["config"]["eval_episodes"], result["final_eval_return"]))
-    for line in board_time.lines(resolve_board(args.board), result["board_time"]):
+    for line in board_time.lines(resolve_board(args.board), result["board_time"],
+                                 result["solved_return"]):
         print(line)
     for name, path in result["files"].items():
         print("wrote %s" % path)
