@@ -58,25 +58,16 @@ def report(trainer, peak):
     trainer.agent = None
     gc.collect()
     # One deterministic episode of the learned policy from a fixed start, for the picture.
-    if config.env == "servo":
-        from microrl.servo import Servo
-        env = Servo()
-        obs = env.set_state((0.0, 0.0, spec.get("show_target", 2.0)))
-        emit({"event": "pose", "th": env.th})
-        for _ in range(trainer.episode_length):
-            action = agent.policy(obs)
-            duty = min(max(action[0], -1.0), 1.0)
-            obs, _, _ = env.step(action)
-            emit({"event": "pose", "th": env.th, "duty": duty})
-    if config.env == "pendulum":
-        from microrl.pendulum import MAX_TORQUE_NM, Pendulum
-        env = Pendulum()
-        obs = env.set_state(spec.get("show_start", (3.141592653589793, 0.0)))
-        emit({"event": "pose", "th": env.th})
-        for _ in range(trainer.episode_length):
-            torque_nm = agent.policy(obs)[0] * MAX_TORQUE_NM
-            env.advance(torque_nm)
-            emit({"event": "pose", "th": env.th, "torque_nm": torque_nm})
+    # (Generic over the environment: this script's bytecode shares the board's heap.)
+    from microrl.envs import make
+    env = make(config.env)
+    obs = env.set_state(spec["show_state"])
+    emit({"event": "pose", "th": env.get_state()[0]})
+    for _ in range(trainer.episode_length):
+        action = agent.policy(obs)
+        a = action[0]
+        obs = env.step(action)[0]
+        emit({"event": "pose", "th": env.get_state()[0], "action": a})
     # The trained actor's float weights, a matrix row a line (sim.py writes them to actor.json).
     for k, m in enumerate(agent.actor.params):
         rows, cols = backend.K.shape(m)

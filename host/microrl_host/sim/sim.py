@@ -185,8 +185,8 @@ def run_micropython(config, profile, progress, micropython, steps, out_dir, mpy_
         # The float kernels, which the mirror and the heap model follow (the interpreter would
         # pick the viper backend, whose products are int16: bench and bench-mcu measure that).
         env["MICRORL_BACKEND"] = "python"
-    spec = {"config": config_dict(config), "steps": steps, "show_start": list(SHOW_START),
-            "show_target": SHOW_TARGET_RAD,
+    show_state = list(SHOW_START) if config.env == "pendulum" else [0.0, 0.0, SHOW_TARGET_RAD]
+    spec = {"config": config_dict(config), "steps": steps, "show_state": show_state,
             "progress_every": PROGRESS_EVERY_STEPS}
     # The run's files sit in a short temporary directory: every module keeps its path in the heap
     # (a board's are /lib/microrl/...), and a long output path cost the smallest profiles their
@@ -240,12 +240,13 @@ def _run_in(work, spec, config, profile, progress, micropython, env, ulab, packa
             elif kind == "eval":
                 out["eval_returns"].append([event["step"], event["return"]])
                 progress.update(event["step"], eval_return=event["return"])
-            elif kind == "pose":
+            elif kind == "pose":  # the first action of the policy for the step after this pose
                 out["angles"].append(event["th"])
-                if "torque_nm" in event:
-                    out["torques"].append(event["torque_nm"])
-                if "duty" in event:
-                    out["duties"].append(event["duty"])
+                if "action" in event:
+                    if config.env == "pendulum":
+                        out["torques"].append(event["action"] * MAX_TORQUE_NM)
+                    else:
+                        out["duties"].append(min(max(event["action"], -1.0), 1.0))
             elif kind == "actor":
                 if event["param"] == len(out["actor"]):
                     out["actor"].append([])
