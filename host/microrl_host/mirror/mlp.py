@@ -73,10 +73,12 @@ class MLP:
         self.grads = self._flat(grads, count, "grads")
         self.layers, self.weights, self.biases = self._views(self.params)
         self.layer_grads, self.weight_grads, self.bias_grads = self._views(self.grads)
-        # Forward: the network input and each layer's output, each with a trailing ones column, and
-        # the ReLU masks; backward: dL/d[input, 1] of each layer (the last column is unused).
+        # Forward: the network input and each hidden layer's output, each with a trailing ones
+        # column, the network output (contiguous: the small operations on it cost less), and the
+        # ReLU masks; backward: dL/d[input, 1] of each layer (the last column is unused).
         self._input = np.ones((max_batch, sizes[0] + 1), self.dtype)
-        self._outputs = [np.ones((max_batch, s + 1), self.dtype) for s in sizes[1:]]
+        self._outputs = ([np.ones((max_batch, s + 1), self.dtype) for s in sizes[1:-1]]
+                         + [np.zeros((max_batch, sizes[-1]), self.dtype)])
         self._masks = [np.ones((max_batch, s + 1), self.dtype) for s in sizes[1:-1]]
         self._input_grads = [np.zeros((max_batch, s + 1), self.dtype) for s in sizes[:-1]]
         self._tanh_grad = np.zeros((max_batch, sizes[-1]), self.dtype)
@@ -126,10 +128,11 @@ class MLP:
         if plan is None:
             steps = []
             x_aug = self._input[:n]
+            last = len(self.layers) - 1
             for k, layer in enumerate(self.layers):
                 h_aug = self._outputs[k][:n]
-                mask = self._masks[k][:n] if k < len(self.layers) - 1 else None
-                steps.append((x_aug, layer, h_aug, h_aug[:, :-1], mask))
+                mask = self._masks[k][:n] if k < last else None
+                steps.append((x_aug, layer, h_aug, h_aug[:, :-1] if k < last else h_aug, mask))
                 x_aug = h_aug
             plan = self._forward_plans[n] = (self._input[:n, :-1], steps, steps[-1][3])
         return plan
@@ -164,7 +167,7 @@ class MLP:
                 mask = self._masks[k - 1][:n] if k > 0 else None
                 steps.append((x_aug.T, self.layer_grads[k], self.layers[k], self._transposed[k],
                               dx_aug, dx_aug[:, :-1], mask))
-            plan = self._backward_plans[n] = (self._outputs[-1][:n, :-1], self._tanh_grad[:n],
+            plan = self._backward_plans[n] = (self._outputs[-1][:n], self._tanh_grad[:n],
                                               steps)
         return plan
 

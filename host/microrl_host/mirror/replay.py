@@ -31,6 +31,7 @@ class ReplayBuffer:
         self._obs_action_cols = slice(0, r0)
         self._rows32 = np.zeros((0, width), np.float32)
         self._rows = np.zeros((0, width), self.dtype)
+        self._plans = {}  # batch -> (rows32 or None, rows, obs_action, column views)
 
     def add(self, obs, action, reward, next_obs, done, episode_end=False):
         """Store one transition, overwriting the oldest once full (`episode_end` is not needed)."""
@@ -68,17 +69,25 @@ class ReplayBuffer:
 
     def decode(self, idx):
         """Rows `idx` as views (obs, action, reward, next_obs, done) of the batch table."""
-        batch = idx.size
+        plan = self._plans.get(idx.size)
+        if plan is None:
+            plan = self._decode_plan(idx.size)
+        rows32, rows, self.obs_action, columns = plan
+        if rows32 is None:
+            np.take(self._table, idx, axis=0, out=rows)
+        else:
+            np.take(self._table, idx, axis=0, out=rows32)
+            np.copyto(rows, rows32)
+        return columns
+
+    def _decode_plan(self, batch):
+        """The batch table's views for `batch` rows, taken once (a larger batch reallocates)."""
         if self._rows.shape[0] < batch:
             self._rows32 = np.zeros((batch, self._table.shape[1]), np.float32)
             self._rows = np.zeros((batch, self._table.shape[1]), self.dtype)
-        if self.dtype == np.float32:
-            rows = self._rows[:batch]
-            np.take(self._table, idx, axis=0, out=rows)
-        else:
-            rows32 = self._rows32[:batch]
-            np.take(self._table, idx, axis=0, out=rows32)
-            rows = self._rows[:batch]
-            np.copyto(rows, rows32)
-        self.obs_action = rows[:, self._obs_action_cols]
-        return tuple(rows[:, c] for c in self._cols)
+            self._plans = {}
+        rows = self._rows[:batch]
+        rows32 = None if self.dtype == np.float32 else self._rows32[:batch]
+        plan = self._plans[batch] = (rows32, rows, rows[:, self._obs_action_cols],
+                                     tuple(rows[:, c] for c in self._cols))
+        return plan

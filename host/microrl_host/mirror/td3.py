@@ -14,7 +14,7 @@ from microrl_host.mirror.compressed import CompressedReplayBuffer
 from microrl_host.mirror.mlp import MLP, parameter_count, tensor_lengths
 from microrl_host.mirror.prioritized import Prioritized
 from microrl_host.mirror.replay import ReplayBuffer
-from microrl_host.mirror.twin import TwinMLP, TwinSequential
+from microrl_host.mirror.twin import TwinPairs, TwinSequential
 
 
 class TD3:
@@ -38,9 +38,12 @@ class TD3:
         n_actor = parameter_count(actor_sizes)
         n_critic = parameter_count(critic_sizes)
         total = n_actor + 2 * n_critic
-        self.params = np.zeros(total, self.dtype)  # [actor | critic 1 | critic 2]
+        # [actor | critic 1 | critic 2] then the targets in the same layout, in one buffer: the
+        # four critics' forward passes of an update are then one stack (twin.TwinPairs)
+        online_and_target = np.zeros(2 * total, self.dtype)
+        self.params = online_and_target[:total]
+        self.target_params = online_and_target[total:]
         self.grads = np.zeros(total, self.dtype)
-        self.target_params = np.zeros(total, self.dtype)  # the same layout for the targets
         spans = ((0, n_actor), (n_actor, n_actor + n_critic), (n_actor + n_critic, total))
         layout = ((actor_sizes, "tanh"), (critic_sizes, "linear"), (critic_sizes, "linear"))
 
@@ -53,9 +56,14 @@ class TD3:
         self.actor_target, self.critic1_target, self.critic2_target = build(
             self.target_params, target_grads, None)
         np.copyto(self.target_params, self.params)
-        twin = TwinSequential if products == "int16" else TwinMLP
-        self.critics = twin(self.critic1, self.critic2)
-        self.critic_targets = twin(self.critic1_target, self.critic2_target)
+        self.critic_pairs = None  # float products: the critics and targets as one stack
+        if products == "int16":
+            self.critics = TwinSequential(self.critic1, self.critic2)
+            self.critic_targets = TwinSequential(self.critic1_target, self.critic2_target)
+        else:
+            self.critic_pairs = TwinPairs((self.critic1, self.critic2),
+                                          (self.critic1_target, self.critic2_target))
+            self.critics, self.critic_targets = self.critic_pairs.online, self.critic_pairs.target
         self.networks = {"actor": self.actor, "critic1": self.critic1, "critic2": self.critic2,
                          "actor_target": self.actor_target, "critic1_target": self.critic1_target,
                          "critic2_target": self.critic2_target}
@@ -149,8 +157,13 @@ class TD3:
             obs, _action, reward, next_obs, done = self.buffer.sample(rng, batch)
         else:
             obs, _action, reward, next_obs, done = per.sample(rng, batch)
-        obs_action = self.buffer.obs_action
         self._obs = obs
+        pairs = self.critic_pairs
+        if pairs is None:
+            obs_action, next_obs_action = self.buffer.obs_action, self._next_obs_action
+        else:  # the stack's inputs: the critics' and the targets'
+            obs_action, next_obs_action = pairs.inputs(batch)
+            np.copyto(obs_action, self.buffer.obs_action)
         # Target policy smoothing: a' = clip(actor_target(s') + clip(policy_noise N(0, 1),
         # -noise_clip, noise_clip), -1, 1), one normal per action, in row-major order.
         smoothing = self._smoothing
@@ -158,14 +171,17 @@ class TD3:
         np.multiply(rng.normal_array(batch * ad).reshape(batch, ad), config.policy_noise,
                     out=smoothing)
         _clip(smoothing, config.noise_clip)
-        next_obs_action = self._next_obs_action
         next_obs_action[:, :self.obs_dim] = next_obs
         next_action = next_obs_action[:, self.obs_dim:]
         np.add(self.actor_target.forward(next_obs, batch), smoothing, out=next_action)
         _clip(next_action, 1.0)
+        if pairs is None:
+            q_target = self.critic_targets.forward(next_obs_action, batch)
+            q = self.critics.forward(obs_action, batch)
+        else:
+            q, q_target = pairs.forward(batch)
         # y = r + gamma * (1 - done) * min(Q1'(s', a'), Q2'(s', a')).
         y = self._target_q
-        q_target = self.critic_targets.forward(next_obs_action, batch)
         np.minimum(q_target[0], q_target[1], out=y)
         not_done = self._not_done
         np.subtract(1.0, done, out=not_done)
@@ -174,7 +190,7 @@ class TD3:
         y += reward
         # Loss mean((Q1 - y)^2) + mean((Q2 - y)^2): dL/dQj = 2 (Qj - y) / B.
         dq = self._dq
-        np.subtract(self.critics.forward(obs_action, batch), y, out=dq)
+        np.subtract(q, y, out=dq)
         dq *= 2.0 / batch
         if per is not None:  # importance weights; critic 1's TD errors are the priorities
             per.update_priorities(dq[0], batch)

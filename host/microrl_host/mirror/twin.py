@@ -14,9 +14,13 @@ from numpy.lib.stride_tricks import as_strided
 from microrl_host.mirror.mlp import TRANSPOSE_COPY_MIN, times_transpose
 
 
+def _address(view):
+    return view.__array_interface__["data"][0]
+
+
 def _stacked(first_view, second_view):
     """A (2, ...) view of two same-shaped views into one buffer (writeable, no copy)."""
-    step = second_view.__array_interface__["data"][0] - first_view.__array_interface__["data"][0]
+    step = _address(second_view) - _address(first_view)
     return as_strided(first_view, shape=(2,) + first_view.shape,
                       strides=(step,) + first_view.strides)
 
@@ -25,7 +29,9 @@ class TwinMLP:
     """`TwinMLP(first, second)` over two MLPs with equal sizes, activation, dtype and max_batch,
     whose params (and grads) are views of one common buffer."""
 
-    def __init__(self, first, second):
+    def __init__(self, first, second, buffers=None):
+        """`buffers`: (input, outputs, masks) to work in instead of allocating them (TwinPairs
+        passes views of its own, so that its forward leaves what backward needs here)."""
         same = (first.sizes == second.sizes and first.dtype == second.dtype
                 and first.output_activation == second.output_activation
                 and first.max_batch == second.max_batch)
@@ -43,9 +49,12 @@ class TwinMLP:
         self.layers = pairs(first.layers, second.layers)  # (2, in + 1, out) views of [W; b]
         self.layer_grads = pairs(first.layer_grads, second.layer_grads)
         batch, dtype = self.max_batch, self.dtype
-        self._input = np.ones((batch, self.sizes[0] + 1), dtype)
-        self._outputs = [np.ones((2, batch, s + 1), dtype) for s in self.sizes[1:]]
-        self._masks = [np.ones((2, batch, s + 1), dtype) for s in self.sizes[1:-1]]
+        if buffers is None:
+            buffers = (np.ones((batch, self.sizes[0] + 1), dtype),
+                       [np.ones((2, batch, s + 1), dtype) for s in self.sizes[1:-1]]
+                       + [np.zeros((2, batch, self.sizes[-1]), dtype)],
+                       [np.ones((2, batch, s + 1), dtype) for s in self.sizes[1:-1]])
+        self._input, self._outputs, self._masks = buffers
         self._input_grads = [np.zeros((2, batch, s + 1), dtype) for s in self.sizes[1:-1]]
         self._tanh_grad = np.zeros((2, batch, self.sizes[-1]), dtype)
         self._transposed = [np.zeros(layer.transpose(0, 2, 1).shape, dtype)
@@ -60,10 +69,11 @@ class TwinMLP:
         if plan is None:
             steps = []
             x_aug = self._input[:n]
+            last = len(self.layers) - 1
             for k, layer in enumerate(self.layers):
                 h_aug = self._outputs[k][:, :n]
-                mask = self._masks[k][:, :n] if k < len(self.layers) - 1 else None
-                steps.append((x_aug, layer, h_aug, h_aug[:, :, :-1], mask))
+                mask = self._masks[k][:, :n] if k < last else None
+                steps.append((x_aug, layer, h_aug, h_aug[:, :, :-1] if k < last else h_aug, mask))
                 x_aug = h_aug
             plan = self._forward_plans[n] = (self._input[:n, :-1], steps, steps[-1][3])
         return plan
@@ -95,7 +105,7 @@ class TwinMLP:
                 else:
                     x_aug_t, back = self._input[:n].T, None
                 steps.append((x_aug_t, self.layer_grads[k], back))
-            plan = self._backward_plans[n] = (self._outputs[-1][:, :n, :-1],
+            plan = self._backward_plans[n] = (self._outputs[-1][:, :n],
                                               self._tanh_grad[:, :n], steps)
         return plan
 
@@ -115,6 +125,70 @@ class TwinMLP:
                 times_transpose(dz, layer, dx_aug, transposed)
                 np.multiply(dx_aug, mask, out=dx_aug)
                 dz = dx
+
+
+class TwinPairs:
+    """`TwinPairs(first, second, batch)`: two pairs of twins, TD3's critics (`online`) and their
+    targets (`target`), each a TwinMLP built here over its two MLPs, whose forward passes on two
+    different inputs run as one (2, 2) stack: one `np.matmul` per layer for all four networks.
+
+    The online MLPs' parameters must lie in one buffer at the same distance from the targets' as
+    in TD3's single buffer of online and target parameters. Each gemm is the one TwinMLP makes
+    (same shapes, same strides), so the numbers are those of the two twins run one after the other;
+    the twins work in views of this stack's buffers, so `online.backward` follows `forward`."""
+
+    def __init__(self, online_pair, target_pair):
+        first, second = online_pair
+        sizes, dtype, batch = first.sizes, first.dtype, first.max_batch
+        self._input = np.ones((2, batch, sizes[0] + 1), dtype)  # [online input, target input]
+        self._outputs = ([np.ones((2, 2, batch, s + 1), dtype) for s in sizes[1:-1]]
+                         + [np.zeros((2, 2, batch, sizes[-1]), dtype)])  # as in TwinMLP
+        self._masks = [np.ones((2, 2, batch, s + 1), dtype) for s in sizes[1:-1]]
+        self.online, self.target = (
+            TwinMLP(a, b, (self._input[i], [o[i] for o in self._outputs],
+                           [m[i] for m in self._masks]))
+            for i, (a, b) in enumerate((online_pair, target_pair)))
+        distances = [_address(t.params) - _address(o.params)
+                     for o, t in zip(online_pair, target_pair)]
+        if first.params.base is not target_pair[0].params.base or distances[0] != distances[1]:
+            raise ValueError("the online and target twins must be views of one buffer, each "
+                             "target at the same distance from its online network")
+        self.layers = [_stacked(a, b) for a, b in zip(self.online.layers, self.target.layers)]
+        self.output_activation = first.output_activation
+        self._zero = dtype.type(0)
+        self._plans = {}
+
+    def inputs(self, n):
+        """The (2, n, in) input of the next `forward`: [0] the online twins', [1] the targets'."""
+        return self._input[:, :n, :-1]
+
+    def forward(self, n):
+        """All four networks on `inputs(n)`: outputs (2, 2, n, out), [0] the online twins', [1]
+        the targets', an internal view."""
+        plan = self._plans.get(n)
+        if plan is None:
+            plan = self._plans[n] = self._forward_plan(n)
+        steps, out = plan
+        zero = self._zero
+        for x_aug, layer, h_aug, h, mask in steps:
+            np.matmul(x_aug, layer, out=h)
+            if mask is not None:
+                np.greater(h_aug, zero, out=mask)
+                np.multiply(h_aug, mask, out=h_aug)
+        if self.output_activation == "tanh":
+            np.tanh(out, out=out)
+        return out
+
+    def _forward_plan(self, n):
+        steps = []
+        x_aug = self._input[:, None, :n]  # (2, 1, n, in + 1): each input to both twins
+        last = len(self.layers) - 1
+        for k, layer in enumerate(self.layers):
+            h_aug = self._outputs[k][:, :, :n]
+            mask = self._masks[k][:, :, :n] if k < last else None
+            steps.append((x_aug, layer, h_aug, h_aug[..., :-1] if k < last else h_aug, mask))
+            x_aug = h_aug
+        return steps, steps[-1][3]
 
 
 class TwinSequential:
