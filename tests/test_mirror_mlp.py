@@ -8,7 +8,7 @@ import torch
 
 from microrl_host.mirror.mlp import MLP, parameter_count
 from microrl_host.mirror.rng import Rng
-from microrl_host.mirror.twin import TwinMLP
+from microrl_host.mirror.twin import TwinMLP, TwinPairs
 from td3_reference import build_network
 
 SIZES = (4, 7, 5, 2)
@@ -149,6 +149,36 @@ def test_twin_mlp_equals_two_mlps():
     np.testing.assert_allclose(twin_grads, grads, rtol=1e-13, atol=1e-15)
     with pytest.raises(ValueError, match="one buffer"):
         TwinMLP(MLP((4, 16, 16, 1), "linear", 12), MLP((4, 16, 16, 1), "linear", 12))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_twin_pairs_give_the_bits_of_two_twins(dtype):
+    sizes = (4, 16, 16, 1)
+    count = parameter_count(sizes)
+    flat = np.zeros(4 * count + 6, dtype)  # online pair, then the target pair, as TD3 lays them
+    grads = np.zeros(4 * count + 6, dtype)
+    rng = Rng(11)
+    nets = [MLP(sizes, "linear", 12, rng, dtype, flat[3 + i * count:3 + (i + 1) * count],
+                grads[3 + i * count:3 + (i + 1) * count]) for i in range(4)]
+    pairs = TwinPairs(nets[0:2], nets[2:4])
+    x, x_target = _batch(12, 4, 12).astype(dtype), _batch(12, 4, 13).astype(dtype)
+    inputs = pairs.inputs(9)
+    inputs[0] = x[:9]
+    inputs[1] = x_target[:9]
+    q, q_target = pairs.forward(9).copy()
+    dy = _batch(18, 1, 14).reshape(2, 9, 1).astype(dtype)
+    pairs.online.backward(dy, 9)
+    stacked_grads = grads.copy()
+    for got, net, x_net in zip((q[0], q[1], q_target[0], q_target[1]), nets, (x, x, x_target,
+                                                                               x_target)):
+        assert np.array_equal(got, net.forward(x_net[:9], 9))
+    alone = TwinMLP(nets[0], nets[1])
+    assert np.array_equal(q, alone.forward(x[:9], 9))
+    alone.backward(dy, 9)
+    assert np.array_equal(stacked_grads, grads)
+    assert np.count_nonzero(stacked_grads) > 2 * count // 2  # the gradients are not all zero
+    with pytest.raises(ValueError, match="one buffer"):
+        TwinPairs(nets[0:2], [MLP(sizes, "linear", 12, dtype=dtype) for _ in range(2)])
 
 
 @pytest.mark.parametrize("bad", ["relu", "Tanh", None])

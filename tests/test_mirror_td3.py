@@ -110,3 +110,27 @@ def test_act_is_uniform_before_learning_starts_then_actor_plus_noise():
     assert rng.state == ahead.state
     agent.actor.biases[-1][:] = 50.0  # saturate tanh at +1: the noisy action is clipped
     assert all(agent.act(obs, rng, 10) <= 1.0 for _ in range(20))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_stacked_critic_passes_give_the_bits_of_the_sequential_ones(dtype):
+    """The four critics' forward passes as one stack (TwinPairs) against the two twins run one
+    after the other, the update's straightforward path: the same parameters, bit for bit."""
+    config = TD3Config(learning_starts=0, seed=5)
+    agents = []
+    for stacked in (True, False):
+        rng = Rng(config.seed, 0)
+        agent = TD3(config, rng, dtype)
+        if not stacked:
+            agent.critic_pairs = None
+        for row in _transitions(400, seed=2):
+            agent.buffer.add(row[0:3], row[3], row[4], row[5:8], row[8])
+        for _ in range(6):
+            agent.train_step(rng)
+        agents.append(agent)
+    fast, plain = agents
+    assert fast.critic_pairs is not None
+    for name in ("params", "target_params", "grads"):
+        assert np.array_equal(getattr(fast, name), getattr(plain, name)), name
+    assert np.array_equal(fast.critic_optimizer.v, plain.critic_optimizer.v)
+    assert not np.array_equal(fast.target_params, fast.params)

@@ -1,7 +1,7 @@
 """Adam on one flat parameter vector, the update of torch.optim.Adam (no weight decay, no amsgrad).
 
-m and v sit in one (2, n) array, so their decays and their gradient terms are one operation each
-over both (the same products and sums, in the same order, as torch's two updates).
+m and v sit in one (2, n) array, so their decays and the sums with their gradient terms are one
+operation each over both (the same products and sums, in the same order, as torch's two updates).
 
 The first moment of a parameter whose gradient stays zero (a dead ReLU unit) decays by beta1 per step
 into the subnormal range and sticks there (round to nearest keeps 4 * 2**-149 times 0.9 at 4 *
@@ -48,7 +48,7 @@ class Adam:
         self.v = self._moments[1]  # second moment (exp_avg_sq)
         self._terms = np.zeros_like(self._moments)  # (1 - b1) g and (1 - b2) g^2
         self._decays = np.array([[self.beta1], [self.beta2]], dtype)
-        self._gains = np.array([[1.0 - self.beta1], [1.0 - self.beta2]], dtype)
+        self._gain_m, self._gain_v = np.array([[1.0 - self.beta1], [1.0 - self.beta2]], dtype)
         self._tmp = np.zeros_like(self.params)
         self._subnormal = np.zeros(self.params.shape, bool)
         self._tiny = np.finfo(dtype).tiny  # smallest normal number
@@ -59,9 +59,9 @@ class Adam:
         b1, b2 = self.beta1, self.beta2
         m, v, g, tmp, terms = self.m, self.v, self.grads, self._tmp, self._terms
         self._moments *= self._decays  # m *= b1, v *= b2
-        np.copyto(terms[0], g)
+        np.multiply(g, self._gain_m, out=terms[0])
         np.multiply(g, g, out=terms[1])
-        terms *= self._gains
+        terms[1] *= self._gain_v
         self._moments += terms  # m += (1 - b1) g, v += (1 - b2) g^2
         if self.t % FLUSH_EVERY == 0:  # subnormal m to zero (see the module doc)
             np.absolute(m, out=tmp)

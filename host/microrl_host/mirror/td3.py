@@ -172,9 +172,9 @@ class TD3:
                     out=smoothing)
         _clip(smoothing, config.noise_clip)
         next_obs_action[:, :self.obs_dim] = next_obs
-        next_action = next_obs_action[:, self.obs_dim:]
-        np.add(self.actor_target.forward(next_obs, batch), smoothing, out=next_action)
-        _clip(next_action, 1.0)
+        np.add(self.actor_target.forward(next_obs, batch), smoothing, out=smoothing)
+        _clip(smoothing, 1.0)  # on the contiguous buffer, then one copy into the strided input
+        next_obs_action[:, self.obs_dim:] = smoothing
         if pairs is None:
             q_target = self.critic_targets.forward(next_obs_action, batch)
             q = self.critics.forward(obs_action, batch)
