@@ -2,8 +2,9 @@
 a scan and a load, for every board profile's learner on the QEMU core that stands for its chip.
 
 For each profile with a ``qemu_core``, in its own QEMU board, the firmware
-``DIR/<core>-<backend>-<heap_bytes>.elf`` (bench-mcu's; backend ``ulab`` unless ``--backend pure``)
-runs ckpt_script.py over the raw REPL: the profile's learner is built and trained
+``DIR/<core>-<firmware>-<heap_bytes>.elf`` (bench-mcu's: the ulab firmware for the ulab backend,
+the default; the pure one for ``--backend pure`` or ``viper``; the backend forced) runs
+ckpt_script.py over the raw REPL: the profile's learner is built and trained
 ``learning_starts + --train-steps`` steps (so that the networks, the Adam moments and the buffer have
 been updated), then ``Checkpointer.save()``, ``scan()`` and ``load()`` run ``--repeat`` times each,
 state only and with the replay buffer (``checkpoint_replay``), the median reported. ``load()``
@@ -68,10 +69,15 @@ def bench_qemu(job, firmware, past, repeat, qemu_binary=None, timeout_s=DEFAULT_
     started = time.monotonic()
     try:
         board.start()
-        out = deploy.mpremote(board.port, "exec", script(job.learner,
-                                                         train_steps(job.learner, past), repeat),
-                              timeout_s=timeout_s, what="the checkpoint benchmark")
+        text = script(job.learner, train_steps(job.learner, past), repeat,
+                      backend=mcu.DEVICE_BACKEND[job.backend])
+        out = deploy.mpremote(board.port, "exec", text, timeout_s=timeout_s,
+                              what="the checkpoint benchmark")
         run["result"] = _result(out)
+        found = run["result"].get("backend")
+        if found != mcu.DEVICE_BACKEND[job.backend]:
+            raise ValueError("the firmware runs backend %s, expected %s"
+                             % (found, mcu.DEVICE_BACKEND[job.backend]))
     except (LinkError, deploy.DeployError, QemuBoardError, ValueError) as e:
         run["error"] = "%s: %s" % (type(e).__name__, str(e).strip())
     finally:
@@ -93,8 +99,9 @@ def bench_desktop(profile, past, repeat, micropython=None, timeout_s=DEFAULT_TIM
            "instructions_per_tick": None, "learner": learner, "result": None, "error": None}
     device = Path(__file__).resolve().parents[3] / "device"
     text = "import sys\nsys.path.insert(0, %r)\n" % str(device) + script(
-        learner, train_steps(learner, past), repeat, "/ram")
-    env = dict(os.environ, MICRORL_BACKEND="python", MICRORL_FLOAT_BITS=str(profile.float_bits))
+        learner, train_steps(learner, past), repeat, "/ram", "python")
+    env = dict(os.environ, MICRORL_FLOAT_BITS=str(profile.float_bits))
+    env.pop("MICRORL_BACKEND", None)
     started = time.monotonic()
     try:
         cmd = [micropython or default_micropython(), "-X", "heapsize=%d" % heap_bytes,
@@ -225,8 +232,9 @@ def add_arguments(parser):
     parser.add_argument("--boards", nargs="*", default=None,
                         help="profiles (default: every profile; those without a QEMU core run "
                              "on the desktop micropython)")
-    parser.add_argument("--backend", default="ulab", choices=("pure", "ulab"),
-                        help="firmware: ulab (the profiles', default) or pure")
+    parser.add_argument("--backend", default="ulab", choices=mcu.BACKENDS,
+                        help="ulab (the profiles', default), pure or viper (both on the pure "
+                             "firmware)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="calls of save, scan and load each, the median reported (default 3)")
     parser.add_argument("--train-steps", type=int, default=10,

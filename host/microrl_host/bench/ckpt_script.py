@@ -13,6 +13,9 @@ _SCRIPT = r'''
 import gc, io, json, struct, time
 import vfs
 import os
+import microrl
+if _BACKEND is not None:
+    microrl.BACKEND_CHOICE = _BACKEND  # before the backend loads, as app.start does
 from microrl.backend import NAME, STORE_BITS
 from microrl.checkpoint import Checkpointer
 from microrl.config import TD3Config
@@ -216,8 +219,10 @@ def _main(learner, train_steps, repeat, mount):
 '''
 
 
-def script(learner, train_steps, repeat, mount="/"):
+def script(learner, train_steps, repeat, mount="/", backend=None):
     """The text of the benchmark for ``learner`` (TD3Config fields), trained ``train_steps`` steps,
-    each figure ``repeat`` times, the RAM filesystem at ``mount``."""
-    return _SCRIPT + "\nprint(json.dumps(_main(%r, %d, %d, %r)))\n" % (
-        dict(learner), train_steps, repeat, mount)
+    each figure ``repeat`` times, the RAM filesystem at ``mount``; ``backend``: the device backend
+    to force (``python``, ``ulab``, ``viper``; None: the firmware's own choice)."""
+    return ("_BACKEND = %r\n" % (backend,) + _SCRIPT
+            + "\nprint(json.dumps(_main(%r, %d, %d, %r)))\n" % (dict(learner), train_steps, repeat,
+                                                               mount))
