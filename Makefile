@@ -10,7 +10,7 @@ export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: setup test test-fast sim bench-learn bench-peers bench-boards bench-sumtree bench-parity bench-qactor bench-mcu mpy package-json clean
+.PHONY: setup test test-fast sim bench-learn bench-peers bench-boards bench-sumtree bench-parity bench-qactor bench-mcu bench-checkpoint mpy package-json clean
 
 setup: $(STAMP_SETUP)
 
@@ -63,6 +63,13 @@ bench-mcu: $(if $(FIRMWARE_DIR),$(STAMP_SETUP))
 		echo "build it with: firmware/build_qemu.sh MICROPYTHON_DIR DIR ULAB_DIR (your micropython and micropython-ulab checkouts)" >&2; \
 		exit 2; fi
 	$(VENV)/bin/microrl bench-mcu --firmware-dir "$(FIRMWARE_DIR)" --out bench/results
+
+# Checkpoint slot bytes and instructions per save and load of every profile on QEMU.
+bench-checkpoint: $(if $(FIRMWARE_DIR),$(STAMP_SETUP))
+	@if [ -z "$(FIRMWARE_DIR)" ]; then \
+		echo "make bench-checkpoint needs FIRMWARE_DIR=DIR, a directory of QEMU firmware <core>-<backend>-<heap>.elf (build it with firmware/build_qemu.sh)" >&2; \
+		exit 2; fi
+	$(VENV)/bin/microrl bench-checkpoint --firmware-dir "$(FIRMWARE_DIR)" --out bench/results
 
 mpy: $(STAMP_SETUP)
 	$(VENV)/bin/microrl mpy --out build/mpy

@@ -128,3 +128,48 @@ def test_a_nan_reward_without_replay_in_the_checkpoint_refills_the_buffer_and_tr
     assert report["what"] == "the critics' target" and report["restored"]["steps"] == 100
     assert out["error"] is None and out["steps"] == 160
     assert out["size"] == 60  # emptied at the restore, refilled by the 60 steps since
+
+
+def test_the_host_keeps_the_boards_divergence_reports_in_run_json(tmp_path):
+    """`microrl train` records a `diverged` event of the board in run.json and says it, and goes on
+    following the run's episodes."""
+    import json
+
+    from microrl_host.board.train import RunRecord, follow
+
+    events = [{"event": "episode", "id": 1, "episode": 1, "step": 50, "return": -900.0,
+               "elapsed_s": 1.0},
+              {"event": "diverged", "id": 1, "step": 110, "what": "critic 1's loss",
+               "restored": {"file": "ckpt1.bin", "seq": 4, "steps": 100, "skipped": []}},
+              {"event": "episode", "id": 1, "episode": 2, "step": 150, "return": -800.0,
+               "elapsed_s": 3.0}]
+
+    class Link:
+        def send(self, cmd, **args):
+            return 1
+
+        def wait_reply(self, request_id, what, timeout_s, on_event):
+            for e in events:
+                on_event(e)
+            return {"steps": 150, "stopped": False}
+
+    class Bar:
+        lines = []
+
+        def write(self, text):
+            self.lines.append(text)
+
+        def update(self, *args, **kwargs):
+            pass
+
+    record = RunRecord(tmp_path, {"config": {"episode_steps": 50, "seed": 0}, "board": "unix",
+                                  "start_step": 0})
+    bar = Bar()
+    reply, stopped = follow(Link(), record, 150, bar, 10)
+    doc = json.loads((tmp_path / "run.json").read_text())
+    assert reply["steps"] == 150 and not stopped
+    assert doc["divergences"] == [{"step": 110, "what": "critic 1's loss", "restored": {
+        "file": "ckpt1.bin", "seq": 4, "steps": 100, "skipped": []}}]
+    assert [e["step"] for e in doc["episodes"]] == [50, 150]
+    assert bar.lines == ["the board's update at step 110 met a NaN or an infinity (critic 1's "
+                         "loss): it went back to its checkpoint of step 100"]

@@ -32,6 +32,8 @@ COMMANDS = {
     "bench-qactor": ("bench.qactor", "acting cost of the int8 actor against the float actor"),
     "bench-mcu": ("bench.mcu", "instructions and heap of every board profile on its QEMU "
                   "microcontroller core"),
+    "bench-checkpoint": ("bench.checkpoint", "checkpoint slot bytes and the instructions of a "
+                         "save and a load, every board profile on its QEMU core"),
 }
 
 

@@ -370,7 +370,7 @@ def bench_one(name, learner, heap_bytes, core, backend, firmware, repeat, qemu_b
     return run
 
 
-def _device_revision():
+def device_revision():
     """The checkout's commit of device/, with "+changes" when device/ differs from it."""
     root = BOARDS_DIR.parent
     try:
@@ -383,9 +383,16 @@ def _device_revision():
     return (commit.strip() + ("+changes" if dirty.strip() else "")) or None
 
 
-def add_arguments(parser):
+def add_firmware_arguments(parser):
+    """--firmware-dir and --qemu-binary: what every QEMU benchmark runs on."""
     parser.add_argument("--firmware-dir", required=True, metavar="DIR",
                         help="directory of <core>-<backend>-<heap>.elf (firmware/build_qemu.sh)")
+    parser.add_argument("--qemu-binary", default=None,
+                        help="QEMU to run (default $QEMU, else qemu-system-arm on PATH)")
+
+
+def add_arguments(parser):
+    add_firmware_arguments(parser)
     parser.add_argument("--out", default="bench/results", help="output directory")
     parser.add_argument("--boards", nargs="*", default=None,
                         help="profiles (default: every profile but unix)")
@@ -403,8 +410,6 @@ def add_arguments(parser):
                              "(microrl_host/sim/cost_fit.json)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="QEMU boards at once (the counts do not depend on it; default 1)")
-    parser.add_argument("--qemu-binary", default=None,
-                        help="QEMU to run (default $QEMU, else qemu-system-arm on PATH)")
     parser.add_argument("--timeout-s", type=float, default=DEFAULT_TIMEOUT_S,
                         help="longest a board may stay silent, in seconds (default %.0f)"
                              % DEFAULT_TIMEOUT_S)
@@ -482,7 +487,7 @@ def run(args):
     failed = 0
     docs = {}
     for stem, jobs in plans.items():
-        doc = {"repeat": args.repeat, "device": _device_revision(),
+        doc = {"repeat": args.repeat, "device": device_revision(),
                "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "runs": []}
         done = [None] * len(jobs)
 

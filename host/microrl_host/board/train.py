@@ -214,6 +214,14 @@ def missing_slots(session, listing):
 def follow(link, record, todo, bar, timeout_s):
     """Send ``train`` and record its episodes; returns (train reply, stopped by Ctrl-C)."""
     def on_event(event):
+        if event.get("event") == "diverged":  # the board went back to a checkpoint (guard.py)
+            record.doc.setdefault("divergences", []).append(
+                {k: v for k, v in event.items() if k not in ("event", "id")})
+            record.write()
+            bar.write("the board's update at step %s met a NaN or an infinity (%s): it went back "
+                      "to its checkpoint of step %s" % (event.get("step"), event.get("what"),
+                                                        (event.get("restored") or {}).get("steps")))
+            return
         if event.get("event") != "episode":
             return
         done, rate = record.add_episode(event)
