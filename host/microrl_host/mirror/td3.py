@@ -4,6 +4,7 @@ Same functions in the same order as the device: `act`, `train_step`, `update_cri
 `update_targets`. The three online networks share one flat parameter vector and the three targets
 another, so the Polyak update is one vectorised operation, and the two critics (same learning rate,
 always stepped together) share one Adam, which is element for element the two Adams of the spec.
+Both vectors sit in one buffer, so the critic update's four critic passes are one stack (TwinPairs).
 """
 
 import numpy as np

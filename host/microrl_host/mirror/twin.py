@@ -5,7 +5,8 @@ buffer (as TD3 lays out critic 1 and critic 2) are seen as one stack: each layer
 (2, in, out) strided view and one `np.matmul` computes both networks. The numbers are those of the
 two MLPs run one after the other; only the count of numpy calls halves, which is what costs on
 batches of 100 rows. Passes run from plans of views taken once per row count, and large layers
-multiply by a copy of W^T, as in mlp.py.
+multiply by a copy of W^T, as in mlp.py. `TwinPairs` stacks the critics with their targets the same
+way, (2, 2) networks on two inputs in one pass.
 """
 
 import numpy as np
