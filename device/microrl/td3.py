@@ -147,8 +147,8 @@ class TD3:
             m = min(self.rows, n - s)
             a_next = self.actor_target.forward(K.rows(b.next_obs, s, m), m)
             next_sa = K.rows(b.next_sa, s, m)
-            K.smooth_actions(next_sa, len(self._obs1_d), a_next, rng, c.policy_noise, c.noise_clip, m,
-                             self._noise)
+            K.smooth_actions(next_sa, len(self._obs1_d), a_next, rng, c.policy_noise,
+                             c.noise_clip, m, self._noise)
             y_part = K.rows(y, s, m)
             K.copy_cols(y_part, 0, self.critic1_target.forward(next_sa, m), 0, 1, m)
             K.minimum(y_part, self.critic2_target.forward(next_sa, m), m)
