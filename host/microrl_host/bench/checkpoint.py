@@ -23,6 +23,7 @@ Writes OUT/checkpoint.json (every device result and the summary) and OUT/checkpo
 
 import json
 import os
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -35,7 +36,6 @@ from microrl_host.board import deploy
 from microrl_host.board.boards import load_profile, profile_names
 from microrl_host.board.qemu import (CORES as MACHINES_OF_CORES, QemuBoard, QemuBoardError,
                                      ticks_to_instructions)
-from microrl_host.board.transport import LinkError
 from microrl_host.board.vboard import VirtualBoardError, default_micropython
 from microrl_host.mirror.config import TD3Config
 from microrl_host.progress import log
@@ -60,29 +60,19 @@ def _result(stdout):
 
 def bench_qemu(job, firmware, past, repeat, qemu_binary=None, timeout_s=DEFAULT_TIMEOUT_S):
     """One profile's checkpoint on its QEMU firmware: the run's record (an error is recorded)."""
-    machine = MACHINES_OF_CORES[job.core]
-    board = QemuBoard(machine, firmware, qemu_binary)
-    run = {"board": job.name, "core": job.core, "machine": machine, "backend": job.backend,
-           "firmware": Path(firmware).name, "heap_bytes": job.heap_bytes,
-           "instructions_per_tick": board.instructions_per_tick, "learner": dict(job.learner),
-           "result": None, "error": None}
-    started = time.monotonic()
-    try:
-        board.start()
-        text = script(job.learner, train_steps(job.learner, past), repeat,
-                      backend=mcu.DEVICE_BACKEND[job.backend])
+    backend = mcu.DEVICE_BACKEND[job.backend]
+
+    def body(board, run):
+        text = script(job.learner, train_steps(job.learner, past), repeat, backend=backend)
         out = deploy.mpremote(board.port, "exec", text, timeout_s=timeout_s,
                               what="the checkpoint benchmark")
         run["result"] = _result(out)
         found = run["result"].get("backend")
-        if found != mcu.DEVICE_BACKEND[job.backend]:
-            raise ValueError("the firmware runs backend %s, expected %s"
-                             % (found, mcu.DEVICE_BACKEND[job.backend]))
-    except (LinkError, deploy.DeployError, QemuBoardError, ValueError) as e:
-        run["error"] = "%s: %s" % (type(e).__name__, str(e).strip())
-    finally:
-        board.stop()
-    run["wall_s"] = round(time.monotonic() - started, 1)
+        if found != backend:
+            raise ValueError("the firmware runs backend %s, expected %s" % (found, backend))
+
+    run = mcu.qemu_run(job.name, job.learner, job.heap_bytes, job.core, job.backend, firmware,
+                       qemu_binary, body, result=None)
     run["summary"] = summarize(run)
     return run
 
@@ -120,12 +110,6 @@ def bench_desktop(profile, past, repeat, micropython=None, timeout_s=DEFAULT_TIM
 
 # Summary and report
 
-def _median(values):
-    s = sorted(values)
-    n = len(s)
-    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
-
-
 def summarize(run):
     """Per mode: slot bytes and, per call, the median instructions (or, off QEMU, microseconds)."""
     result = run.get("result") or {}
@@ -142,7 +126,7 @@ def summarize(run):
             ticks = got.get(call + "_us")
             if not ticks:
                 continue
-            median = _median(ticks)
+            median = statistics.median(ticks)
             if per_tick is None:
                 entry[call + "_us"] = median
             else:

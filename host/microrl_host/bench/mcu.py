@@ -344,28 +344,41 @@ def write(out_dir, doc):
 
 # One board, then all
 
-def bench_one(name, learner, heap_bytes, core, backend, firmware, repeat, qemu_binary=None,
-              timeout_s=DEFAULT_TIMEOUT_S, log=None):
-    """One learner config (a profile's, or a calibration point's, called ``name``) on one firmware
-    in its own QEMU: the run's record (a LinkError is recorded)."""
+def qemu_run(name, learner, heap_bytes, core, backend, firmware, qemu_binary, body, **fields):
+    """Start ``firmware`` in its own QEMU of ``core`` and call ``body(board, run)``; returns the
+    run's record (board, core, machine, backend, firmware, heap, instructions per tick, learner,
+    ``fields``, wall time) with the error that stopped it, if one did (a link, deploy or QEMU
+    error, or a ValueError from ``body``)."""
     machine = MACHINES_OF_CORES[core]
     board = QemuBoard(machine, firmware, qemu_binary)
     run = {"board": name, "core": core, "machine": machine, "backend": backend,
            "firmware": Path(firmware).name, "heap_bytes": heap_bytes,
-           "instructions_per_tick": board.instructions_per_tick, "learner": dict(learner),
-           "replies": {}, "error": None}
+           "instructions_per_tick": board.instructions_per_tick, "learner": dict(learner)}
+    run.update(fields, error=None)
     started = time.monotonic()
     try:
         board.start()
-        board.serve({"board": name, "config": dict(learner),
-                     "backend": DEVICE_BACKEND[backend]})
-        with BoardLink(SerialTransport(board.port), timeout_s=timeout_s) as link:
-            collect(link, dict(learner), repeat, backend, log, run["replies"])
+        body(board, run)
     except (LinkError, deploy.DeployError, QemuBoardError, ValueError) as e:
         run["error"] = "%s: %s" % (type(e).__name__, str(e).strip())
     finally:
         board.stop()
     run["wall_s"] = round(time.monotonic() - started, 1)
+    return run
+
+
+def bench_one(name, learner, heap_bytes, core, backend, firmware, repeat, qemu_binary=None,
+              timeout_s=DEFAULT_TIMEOUT_S, log=None):
+    """One learner config (a profile's, or a calibration point's, called ``name``) on one firmware
+    in its own QEMU: the run's record (a LinkError is recorded)."""
+    def body(board, run):
+        board.serve({"board": name, "config": dict(learner),
+                     "backend": DEVICE_BACKEND[backend]})
+        with BoardLink(SerialTransport(board.port), timeout_s=timeout_s) as link:
+            collect(link, dict(learner), repeat, backend, log, run["replies"])
+
+    run = qemu_run(name, learner, heap_bytes, core, backend, firmware, qemu_binary, body,
+                   replies={})
     run["summary"] = summarize(run)
     return run
 

@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 from microrl_host.board import mpy
-from microrl_host.board.deploy import DeployError
+from microrl_host.board.deploy import DeployError, copy_sources
 from microrl_host.board.link import CONSOLE_ESCAPES
 
 DEVICE_DIR = Path(__file__).resolve().parents[3] / "device"
@@ -128,10 +128,7 @@ def stage(out_dir, settings, compiled=False, mpy_cross=None):
         check_mpy_cross("circuitpython", mpy_cross)
         modules = mpy.compile_package(out / "lib", mpy_cross=mpy_cross)
     else:
-        modules = []
-        for source in sorted((DEVICE_DIR / "microrl").glob("*.py")):
-            shutil.copy(source, package / source.name)
-            modules.append(package / source.name)
+        modules = copy_sources(package)
     (out / SETTINGS_FILE).write_text(json.dumps(settings, indent=1) + "\n")
     (out / BOOT_FILE).write_text(boot_source())
     files = [(p, PACKAGE_DIR + "/" + p.name) for p in modules]

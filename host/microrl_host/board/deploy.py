@@ -187,19 +187,22 @@ def board_settings(profile, mode="serve", steps=None, seed=None, config=None, we
     return settings
 
 
+def copy_sources(package):
+    """Copy the device package's sources into the folder ``package``; returns their new paths."""
+    modules = []
+    for source in sorted((DEVICE_DIR / "microrl").glob("*.py")):
+        shutil.copy(source, package / source.name)
+        modules.append(package / source.name)
+    return modules
+
+
 def stage(out_dir, settings, march=None, compiled=False, native=False, lib="lib", boot="main.py"):
     """Write the files to copy into ``out_dir``; returns [(local path, board path)]: the package
     into ``lib``/microrl, the settings, and our boot file as ``boot`` (None: none)."""
     out = Path(out_dir)
     package = out / "microrl"
     package.mkdir(parents=True, exist_ok=True)
-    if compiled:
-        modules = mpy.compile_package(out, march, native)
-    else:
-        modules = []
-        for source in sorted((DEVICE_DIR / "microrl").glob("*.py")):
-            shutil.copy(source, package / source.name)
-            modules.append(package / source.name)
+    modules = mpy.compile_package(out, march, native) if compiled else copy_sources(package)
     (out / SETTINGS_FILE).write_text(json.dumps(settings, indent=1) + "\n")
     files = [(p, "%s/microrl/%s" % (lib, p.name)) for p in modules]
     files.append((out / SETTINGS_FILE, SETTINGS_FILE))

@@ -41,6 +41,36 @@ def tensor_lengths(sizes):
     return out
 
 
+def forward_steps(x_aug, layers, outputs, masks, n, lead=0):
+    """The forward pass over the first n rows as [(x_aug, layer, h_aug, h, relu mask or None)]:
+    each layer's augmented input, stacked [W; b], augmented output (a hidden one ends in a column
+    of ones), that output without the ones (what the product writes) and the ReLU mask. ``lead``:
+    how many stacked axes (twins, online and target) come before the rows."""
+    rows = (slice(None),) * lead + (slice(0, n),)
+    steps = []
+    last = len(layers) - 1
+    for k, layer in enumerate(layers):
+        h_aug = outputs[k][rows]
+        mask = masks[k][rows] if k < last else None
+        steps.append((x_aug, layer, h_aug, h_aug[..., :-1] if k < last else h_aug, mask))
+        x_aug = h_aug
+    return steps
+
+
+def run_forward(steps, zero, output_activation):
+    """Run forward_steps (their inputs already written); returns the output view."""
+    for x_aug, layer, h_aug, h, mask in steps:
+        np.matmul(x_aug, layer, out=h)
+        if mask is not None:
+            # ReLU over the whole buffer: the ones column stays one.
+            np.greater(h_aug, zero, out=mask)
+            np.multiply(h_aug, mask, out=h_aug)
+    out = steps[-1][3]
+    if output_activation == "tanh":
+        np.tanh(out, out=out)
+    return out
+
+
 class MLP:
     """`MLP(sizes, output_activation, max_batch, rng, dtype)`, sizes = (in, h1, ..., out).
 
@@ -123,17 +153,10 @@ class MLP:
         self.params[:] = scale * (2.0 * uniforms - 1.0)
 
     def _forward_plan(self, n):
-        """(input view, [(x_aug, layer, h_aug, h, relu mask or None)], output view) for n rows."""
+        """(input view, forward_steps, output view) for n rows."""
         plan = self._forward_plans.get(n)
         if plan is None:
-            steps = []
-            x_aug = self._input[:n]
-            last = len(self.layers) - 1
-            for k, layer in enumerate(self.layers):
-                h_aug = self._outputs[k][:n]
-                mask = self._masks[k][:n] if k < last else None
-                steps.append((x_aug, layer, h_aug, h_aug[:, :-1] if k < last else h_aug, mask))
-                x_aug = h_aug
+            steps = forward_steps(self._input[:n], self.layers, self._outputs, self._masks, n)
             plan = self._forward_plans[n] = (self._input[:n, :-1], steps, steps[-1][3])
         return plan
 
@@ -142,18 +165,9 @@ class MLP:
         next forward overwrites."""
         if self.products == "int16":
             return self._forward_int(x, n)
-        x_in, steps, out = self._forward_plan(n)
+        x_in, steps, _ = self._forward_plan(n)
         np.copyto(x_in, x)
-        zero = self._zero
-        for x_aug, layer, h_aug, h, mask in steps:
-            np.matmul(x_aug, layer, out=h)
-            if mask is not None:
-                # ReLU over the whole buffer: the ones column stays one.
-                np.greater(h_aug, zero, out=mask)
-                np.multiply(h_aug, mask, out=h_aug)
-        if self.output_activation == "tanh":
-            np.tanh(out, out=out)
-        return out
+        return run_forward(steps, self._zero, self.output_activation)
 
     def _backward_plan(self, n):
         """(output, tanh grad, [(x_aug^T, [dW; db], layer, W^T copy, dx_aug, dx, mask)]) for n

@@ -12,7 +12,7 @@ way, (2, 2) networks on two inputs in one pass.
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from microrl_host.mirror.mlp import TRANSPOSE_COPY_MIN, times_transpose
+from microrl_host.mirror.mlp import TRANSPOSE_COPY_MIN, forward_steps, run_forward, times_transpose
 
 
 def _address(view):
@@ -68,30 +68,16 @@ class TwinMLP:
     def _forward_plan(self, n):
         plan = self._forward_plans.get(n)
         if plan is None:
-            steps = []
-            x_aug = self._input[:n]
-            last = len(self.layers) - 1
-            for k, layer in enumerate(self.layers):
-                h_aug = self._outputs[k][:, :n]
-                mask = self._masks[k][:, :n] if k < last else None
-                steps.append((x_aug, layer, h_aug, h_aug[:, :, :-1] if k < last else h_aug, mask))
-                x_aug = h_aug
+            steps = forward_steps(self._input[:n], self.layers, self._outputs, self._masks, n,
+                                  lead=1)
             plan = self._forward_plans[n] = (self._input[:n, :-1], steps, steps[-1][3])
         return plan
 
     def forward(self, x, n):
         """Both networks on the same input `x` (n, in): outputs (2, n, out), an internal view."""
-        x_in, steps, out = self._forward_plan(n)
+        x_in, steps, _ = self._forward_plan(n)
         np.copyto(x_in, x)
-        zero = self._zero
-        for x_aug, layer, h_aug, h, mask in steps:
-            np.matmul(x_aug, layer, out=h)
-            if mask is not None:
-                np.greater(h_aug, zero, out=mask)
-                np.multiply(h_aug, mask, out=h_aug)
-        if self.output_activation == "tanh":
-            np.tanh(out, out=out)
-        return out
+        return run_forward(steps, self._zero, self.output_activation)
 
     def _backward_plan(self, n):
         plan = self._backward_plans.get(n)
@@ -166,30 +152,11 @@ class TwinPairs:
     def forward(self, n):
         """All four networks on `inputs(n)`: outputs (2, 2, n, out), [0] the online twins', [1]
         the targets', an internal view."""
-        plan = self._plans.get(n)
-        if plan is None:
-            plan = self._plans[n] = self._forward_plan(n)
-        steps, out = plan
-        zero = self._zero
-        for x_aug, layer, h_aug, h, mask in steps:
-            np.matmul(x_aug, layer, out=h)
-            if mask is not None:
-                np.greater(h_aug, zero, out=mask)
-                np.multiply(h_aug, mask, out=h_aug)
-        if self.output_activation == "tanh":
-            np.tanh(out, out=out)
-        return out
-
-    def _forward_plan(self, n):
-        steps = []
-        x_aug = self._input[:, None, :n]  # (2, 1, n, in + 1): each input to both twins
-        last = len(self.layers) - 1
-        for k, layer in enumerate(self.layers):
-            h_aug = self._outputs[k][:, :, :n]
-            mask = self._masks[k][:, :, :n] if k < last else None
-            steps.append((x_aug, layer, h_aug, h_aug[..., :-1] if k < last else h_aug, mask))
-            x_aug = h_aug
-        return steps, steps[-1][3]
+        steps = self._plans.get(n)
+        if steps is None:  # (2, 1, n, in + 1) input: each input to both twins
+            steps = self._plans[n] = forward_steps(self._input[:, None, :n], self.layers,
+                                                   self._outputs, self._masks, n, lead=2)
+        return run_forward(steps, self._zero, self.output_activation)
 
 
 class TwinSequential:

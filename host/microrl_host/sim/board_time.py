@@ -26,11 +26,6 @@ def first_step_at(eval_returns, solved=SOLVED_RETURN):
     return next((step for step, ret in eval_returns if ret >= solved), None)
 
 
-def median(values):
-    values = sorted(values)
-    n = len(values)
-    return (values[n // 2] + values[(n - 1) // 2]) / 2
-
 
 def solve_work(config, counts, steps):
     """{updates, steps, evaluations, the instructions of each, total} to train ``steps`` env
@@ -76,7 +71,7 @@ def estimate(profile, config, first_steps=(), model=None):
         entry["run"] = solve_work(config, counts, config.total_steps)  # the whole run
         entry["run"]["s"] = _seconds(entry["run"]["instructions"], profile)
         if reached:
-            work = solve_work(config, counts, int(round(median(reached))))
+            work = solve_work(config, counts, int(round(cost.median(reached))))
             work["seeds_reached"] = len(reached)
             work["seeds"] = len(first_steps)
             work["s"] = _seconds(work["instructions"], profile)
