@@ -119,15 +119,23 @@ def test_a_nan_reward_is_met_again_after_the_restore_with_replay_and_training_st
     assert out["steps"] <= report["step"]
 
 
-def test_a_nan_reward_without_replay_in_the_checkpoint_refills_the_buffer_and_trains_on(tmp_path):
-    """A checkpoint without the buffer: the restore empties it (the NaN row goes with it), the
-    learner waits learning_starts steps while it refills, and the run reaches its end."""
-    config = dict(CHECKPOINTED, checkpoint_replay=False)
+@pytest.mark.parametrize("options, what, restored", [
+    ({}, "the critics' target", 100),
+    ({"replay": "compressed", "prioritized": True}, "a value the environment returned", 50)],
+    ids=["float", "compressed-prioritized"])
+def test_a_nan_reward_without_replay_in_the_checkpoint_refills_the_buffer_and_trains_on(
+        tmp_path, options, what, restored):
+    """A checkpoint without the buffer: the restore empties it (the NaN row goes with it, and
+    its priority), the learner waits learning_starts steps while it refills, and the run reaches
+    its end. Float rows keep the NaN until an update samples it; compressed replay has no code
+    for it and stops at the step itself (70, the checkpoint before it step 50's)."""
+    config = dict(CHECKPOINTED, checkpoint_replay=False, **options)
     out = run_device(NAN_REWARD % (str(tmp_path), config))
     (report,) = out["reports"]
-    assert report["what"] == "the critics' target" and report["restored"]["steps"] == 100
+    assert report["what"] == what and report["restored"]["steps"] == restored
+    assert options == {} or report["step"] == 69  # the 70th env step
     assert out["error"] is None and out["steps"] == 160
-    assert out["size"] == 60  # emptied at the restore, refilled by the 60 steps since
+    assert out["size"] == 160 - restored  # emptied at the restore, refilled since
 
 
 def test_the_host_keeps_the_boards_divergence_reports_in_run_json(tmp_path):

@@ -170,8 +170,8 @@ class Checkpointer:
                 buf._fresh = bool(v[13])
             if agent.per is not None:
                 agent.per.max_priority = v[17]
-            if not self._env_floats and hasattr(buf, "_fresh"):
-                buf._fresh = True  # the stored last step has no successor
+            if not self._env_floats:
+                buf.cut()  # the interrupted episode restarted: its stored last step ends it
         if agent.qactor is not None:
             agent.qactor.refresh(agent.actor)
 

@@ -23,7 +23,9 @@ in row order) and writes the decoded values straight into the learner's prealloc
 """
 
 from .backend import const, zeros
+from .td3 import Diverged
 
+_HUGE = 1e30  # larger is no observation, reward or action (the codes clip far below)
 ACTION_STEP = 1.0 / 32767.0
 ACTION_INV = 32767.0
 _CHUNK_BYTES = const(10000)  # per chunk (1000 pendulum slots)
@@ -34,6 +36,8 @@ _FULL = const(32767)
 
 
 def _code(x, inv, limit):
+    if not -_HUGE < x < _HUGE:  # NaN or infinity from the environment: no code, a divergence
+        raise Diverged("a value the environment returned")
     q = round(x * inv)
     return -limit if q < -limit else (limit if q > limit else q)
 
@@ -88,8 +92,8 @@ class CompressedReplay:
             d[base + j] = _code(v, inv[j], _FULL)
         for j in range(self._ad):
             d[base + od + j] = _code(action[j], ACTION_INV, _FULL)
-        word = round((self._reward_high - reward) * self._reward_inv)
-        word = 0 if word < 0 else (_REWARD_BITS if word > _REWARD_BITS else word)
+        word = _code(self._reward_high - reward, self._reward_inv, _REWARD_BITS)
+        word = 0 if word < 0 else word
         if self._fresh:
             word |= _START
         if done:
@@ -100,6 +104,15 @@ class CompressedReplay:
         if self.size < self.capacity:
             self.size += 1
         return slot
+
+    def cut(self):
+        """The episode in progress ends here untold (a restart): its last step has no successor."""
+        self._fresh = True
+
+    def clear(self):
+        """Forget every stored step (the divergence guard's restore without the buffer)."""
+        self.size = self._next = 0
+        self._fresh = True
 
     def _word(self, slot):
         per, w = self._chunk_rows, self._words

@@ -29,15 +29,9 @@ def recover(trainer, error):
         raise Diverged("%s: training stopped (%s)" % (what, e))
     agent = trainer.agent
     if not trainer.checkpoint.replay:  # the buffer may hold what diverged: start it again
-        buf = agent.buffer
-        buf.size = buf._next = 0
-        if hasattr(buf, "_fresh"):
-            buf._fresh = True
+        agent.buffer.clear()
         if agent.per is not None:
-            nodes = agent.per.tree.nodes
-            for i in range(len(nodes)):
-                nodes[i] = 0.0
-            agent.per.max_priority = 1.0
+            agent.per.clear()
     trainer.diverged = {"step": step, "what": str(error), "restored": info}
     report = getattr(trainer, "on_diverge", None)
     if report is not None:

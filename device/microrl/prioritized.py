@@ -21,6 +21,13 @@ class Prioritized:
         self.weights, self._w = K.staged(n, 1)
         self.max_priority = 1.0
 
+    def clear(self):
+        """No priorities (with the buffer cleared): every node 0, new steps at priority 1."""
+        nodes = self.tree.nodes
+        for i in range(len(nodes)):
+            nodes[i] = 0.0
+        self.max_priority = 1.0
+
     def added(self, slot):
         """The buffer just wrote ``slot``: it (and a compressed slot's predecessor, now whole)
         get the largest priority; a slot without its next observation gets 0."""

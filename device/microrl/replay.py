@@ -47,6 +47,13 @@ class ReplayBuffer:
             self.size += 1
         return slot
 
+    def cut(self):
+        """The episode in progress ends here untold: nothing to do, every row holds its successor."""
+
+    def clear(self):
+        """Forget every stored step (the divergence guard's restore without the buffer)."""
+        self.size = self._next = 0
+
     def sampleable(self, slot):
         return slot < self.size
 

@@ -98,36 +98,29 @@ class Trainer:
         self.obs = obs
         self._episode_steps += 1
         last = terminated or self._episode_steps == self.episode_length
-        agent.store(prev, a, r, obs, 1.0 if terminated else 0.0, last)
-        self.episode_return += r
-        finished = None
-        train = self.steps >= self._train_from
-        if last:
-            finished = self.episode_return
-            self.episodes += 1
-            if c.episode_updates and train:  # between episodes: the plant waits, not the loop
-                for _ in range(c.episode_updates):
-                    if not self._update():
-                        return None
-            self._restart()
-        if not c.episode_updates and train and (self.steps - c.learning_starts) % c.train_every == 0:
-            if not self._update():
-                return None
+        try:
+            agent.store(prev, a, r, obs, 1.0 if terminated else 0.0, last)
+            self.episode_return += r
+            finished = None
+            train = self.steps >= self._train_from
+            if last:
+                finished = self.episode_return
+                self.episodes += 1
+                if c.episode_updates and train:  # between episodes: the plant waits, not the loop
+                    for _ in range(c.episode_updates):
+                        agent.train_step(rng)
+                self._restart()
+            if (not c.episode_updates and train
+                    and (self.steps - c.learning_starts) % c.train_every == 0):
+                agent.train_step(rng)
+        except Diverged as e:  # a NaN or an infinity: back to the newest checkpoint, this step
+            from .guard import recover  # abandoned (guard.py)
+            recover(self, e)
+            return None
         self.steps += 1
         if c.checkpoint_every and self.steps % c.checkpoint_every == 0:
             self.checkpoint.save()
         return finished
-
-    def _update(self):
-        """One TD3 update; False when it diverged and the run went back to its newest checkpoint
-        (guard.py), so that this step is abandoned."""
-        try:
-            self.agent.train_step(self.rng)
-        except Diverged as e:
-            from .guard import recover
-            recover(self, e)
-            return False
-        return True
 
     def _restart(self):
         self.obs = self.env.reset(self.rng)
@@ -145,9 +138,7 @@ class Trainer:
         if state is not None:
             self.obs = env.set_state(state)
         elif shared:  # the episode in progress is lost: start another one
-            buf = self.agent.buffer
-            if hasattr(buf, "_fresh"):
-                buf._fresh = True  # compressed replay: the last step has no successor
+            self.agent.buffer.cut()
             self._restart()
         return mean
 
