@@ -6,7 +6,7 @@ Every kernel works in place on preallocated matrices and allocates nothing but f
 """
 
 from array import array
-from math import ceil as _ceil, sqrt as _sqrt, tanh as _tanh
+from math import sqrt as _sqrt, tanh as _tanh
 
 _typecode = "f"
 _itemsize = 4
