@@ -187,10 +187,12 @@ print(json.dumps({"learner": built - before, "built": built, "trained": live[-1]
 
 # Micro-batches of 4 rows and int16 Adam moments: what makes 10 000 steps fit a board's 192 KB.
 PICO_OPTIONS = 'micro_batch=4, adam_state="int16"'
-# The 64-bit unix port also keeps the package's code (about 36 KB) and 64-bit objects in the heap;
-# 5000 steps fit there; 6000 did before the pure-Python products got their scratch rows and the
-# package more code (about 9 KB more heap on this port, see the 10 000 test below).
-PICO_CAPACITY = 5000
+# The 64-bit unix port also keeps the package's code (about 40 KB) and 64-bit objects in the heap;
+# 4500 steps fit there with 16 KB free. 6000 did before the pure-Python products got their scratch
+# rows and the package more code (see the 10 000 test below); 5000 then fitted or not depending on
+# the length of the temporary folder's path (each module keeps its path in the heap) and the
+# fragmentation that follows, so a clone elsewhere could fail where this checkout passed.
+PICO_CAPACITY = 4500
 def test_bytes_per_transition_measured_on_micropython():
     out = run_device(BYTES_SCRIPT, heap="256K", float_bits=32, precompiled=True)
     print("compressed replay: %.3f bytes per transition, %d bytes per buffer"
