@@ -121,6 +121,7 @@ except SyntaxError:  # no Thumb inline assembler on this port
     _thumb = None
 _sums = _thumb["_sums"] if _thumb else None
 THUMB = _sums is not None  # the sums come from the assembler
+del _SUMS_THUMB, _thumb  # the source text is garbage once compiled: 1.2 KB of heap
 
 
 @micropython.viper
@@ -316,17 +317,26 @@ def _product(out, a, b, g, bias, sums):
         i += 1
 
 
+_shared = None  # (count, scratch): the scratch every network uses
+
+
 def scratch_row(count):
     """The products' scratch: int16 codes of each operand (``count`` squared each), int32 codes of
     a bias (``count``), the geometry, the code 1 (a column sum is a product with ones), a float
     matrix for a sum that is added to a gradient (``acc``) and, with the Thumb assembler, its
-    arguments and the int32 sums (``count`` squared)."""
+    arguments and the int32 sums (``count`` squared). A kernel uses it only within its call, so
+    every network shares one as large as the largest asks (2-3 KB each at 16 rows)."""
+    global _shared
+    if _shared is not None and _shared[0] >= count:
+        return _shared[1]
     square = count * count
     one = zeros("h", 1)
     one[0] = 1
     sums = zeros("i", square if THUMB else 1)
-    return (zeros("h", square), zeros("h", square), zeros("i", count), zeros("i", _FIELDS), one,
-            matrix(count, count), zeros("i", 15), sums)
+    scratch = (zeros("h", square), zeros("h", square), zeros("i", count), zeros("i", _FIELDS),
+               one, matrix(count, count), zeros("i", 15), sums)
+    _shared = (count, scratch)
+    return scratch
 
 
 def _codes(src, count, dst, bits):

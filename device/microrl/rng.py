@@ -47,3 +47,19 @@ class Rng:
     def below(self, n):
         """An integer in [0, n) by multiply-shift."""
         return (self.next_u32() * n) >> 32
+
+
+def _machine_words():
+    """rng_viper's Rng (the same numbers from machine words) where the firmware compiles viper
+    and the backend is not the pure-Python one, which stands for firmware without an emitter."""
+    from .backend import NAME
+    if NAME not in ("ulab", "viper"):
+        return None
+    try:
+        from .rng_viper import Rng as fast
+    except (ImportError, SyntaxError, ValueError):  # no emitter, or native code for another core
+        return None
+    return fast
+
+
+Rng = _machine_words() or Rng

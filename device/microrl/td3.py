@@ -57,6 +57,8 @@ class TD3:
             from .prioritized import Prioritized
         if c.act_int8:
             from .qactor import QActor
+        from gc import collect
+        collect()  # the loading's garbage is free before the first buffer takes its place
         self.buffer = buffer_class(c.buffer_capacity, env)
         self.per = Prioritized(c, self.buffer, n) if c.prioritized else None
         betas = (c.adam_beta1, c.adam_beta2, c.adam_eps)
