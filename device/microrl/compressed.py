@@ -156,11 +156,20 @@ class CompressedReplay:
         batch.done_d[i] = 1.0 if word & _TERMINAL else 0.0
 
     def draw(self, rng):
-        """A uniformly drawn sampleable slot: ``rng.below(size)`` until one is."""
-        size = self.size
+        """A uniformly drawn sampleable slot: ``rng.below(size)`` until one is (``sampleable``
+        written out: a board spends more on its two calls than on the test)."""
+        size, cap = self.size, self.capacity
+        newest = (self._next - 1) % cap
+        chunks, per, w = self._chunks, self._chunk_rows, self._words
+        last = w - 1
         for _ in range(64 * size):
             slot = rng.below(size)
-            if self.sampleable(slot):
+            if slot == newest:
+                continue  # its next observation is not written yet
+            if chunks[slot // per][slot % per * w + last] & _TERMINAL:
+                return slot
+            nxt = slot + 1 if slot + 1 < cap else 0
+            if not chunks[nxt // per][nxt % per * w + last] & _START:
                 return slot
         raise ValueError("no sampleable transition among %d slots" % size)
 

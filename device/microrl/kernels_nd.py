@@ -146,12 +146,12 @@ def relu(y, n):
 
 def dense(out, x, w, b, n, scratch, relu_out):
     """x[:n] w + b, then ReLU when ``relu_out`` (``out`` is not written on this backend): dot,
-    add_bias and relu in one call, which on a board costs less than three."""
+    add_bias and relu in one call, which on a board costs less than three. The ReLU is
+    ``maximum``: on a Cortex-M0 half the instructions of ``r *= r > 0`` (the same values; a
+    negative input gives +0, not -0)."""
     r = _np.dot(_head(x, n), w)
     r += b
-    if relu_out:
-        r *= r > 0.0
-    return r
+    return _np.maximum(r, 0.0) if relu_out else r
 
 
 def dense_grads(gw, gb, x, d, n, scratch, acc=False):
@@ -238,18 +238,18 @@ def mse_grad(d, q, y, n, batch):
 
 
 def adam(p, g, m, v, tmp, step_size, beta1, beta2, eps, inv_sqrt_bc2):
-    """One Adam update of p in place; tmp is a scratch matrix of p's shape."""
+    """One Adam update of p in place; tmp is a scratch matrix of p's shape, and g, spent, is
+    overwritten (with (1 - beta1) g). 16 passes, the cheapest of them where an element's
+    arithmetic allows (a Cortex-M0 multiplies in about 150 instructions, adds in 85)."""
     m *= beta1
-    tmp *= 0.0
-    tmp += g
-    tmp *= 1.0 - beta1
-    m += tmp
     v *= beta2
-    tmp *= 0.0
+    tmp -= tmp  # zero (tmp holds the last step: finite, or NaN in both ways of clearing it)
     tmp += g
     tmp *= g
     tmp *= 1.0 - beta2
     v += tmp
+    g *= 1.0 - beta1
+    m += g
     _np.sqrt(v, out=tmp)
     tmp *= inv_sqrt_bc2
     tmp += eps
