@@ -7,6 +7,8 @@ table of the learner dtype and returns column views of it.
 
 import numpy as np
 
+from microrl_host.mirror import fused
+
 
 class ReplayBuffer:
     """`ReplayBuffer(capacity, obs_dim=3, act_dim=1, dtype=float64)`; `size` rows are stored."""
@@ -32,6 +34,7 @@ class ReplayBuffer:
         self._rows32 = np.zeros((0, width), np.float32)
         self._rows = np.zeros((0, width), self.dtype)
         self._plans = {}  # batch -> (rows32 or None, rows, obs_action, column views)
+        self._fused = fused.active()  # gather and convert in one compiled pass
 
     def add(self, obs, action, reward, next_obs, done, episode_end=False):
         """Store one transition, overwriting the oldest once full (`episode_end` is not needed)."""
@@ -73,7 +76,9 @@ class ReplayBuffer:
         if plan is None:
             plan = self._decode_plan(idx.size)
         rows32, rows, self.obs_action, columns = plan
-        if rows32 is None:
+        if self._fused:
+            fused.take_rows(self._table, idx, rows)
+        elif rows32 is None:
             np.take(self._table, idx, axis=0, out=rows)
         else:
             np.take(self._table, idx, axis=0, out=rows32)
