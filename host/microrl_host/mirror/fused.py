@@ -148,12 +148,12 @@ if _CBLAS is not None:
         kind = np.float32 if like.bitwidth == 32 else np.float64
         return lambda value, like: kind(value)
 
-    @njit(cache=True)
+    @njit(cache=True, error_model="numpy")
     def _blasable(s1, s2, d1, d2):
         """numpy's is_blasable2d in element strides."""
         return s2 == 1 and s1 >= d2 and s1 <= _MAXSIZE
 
-    @njit(cache=True)
+    @njit(cache=True, error_model="numpy")
     def _gemm(trans1, trans2, m, p, n, a, lda, b, ldb, c, ldc, zero):
         if _single(zero):
             _sgemm(_ROW, trans1, trans2, m, p, n, np.float32(1.0), a, lda, b, ldb,
@@ -161,7 +161,7 @@ if _CBLAS is not None:
         else:
             _dgemm(_ROW, trans1, trans2, m, p, n, 1.0, a, lda, b, ldb, 0.0, c, ldc)
 
-    @njit(cache=True)
+    @njit(cache=True, error_model="numpy")
     def _gemv(ip1, is1_m, is1_n, ip2, is2_n, op, op_m, m, n, zero):
         """numpy's @TYPE@_gemv."""
         if _blasable(is1_m, is1_n, m, n):
@@ -174,7 +174,7 @@ if _CBLAS is not None:
         else:
             _dgemv(order, _TRANS, n, m, 1.0, ip1, lda, ip2, is2_n, 0.0, op, op_m)
 
-    @njit(cache=True)
+    @njit(cache=True, error_model="numpy")
     def _dot(ip1, is1, ip2, is2, op, n, zero):
         """numpy's @name@_dot: BLAS dot summed into a double, or a plain loop."""
         out = _pointer(op, zero)
@@ -192,7 +192,7 @@ if _CBLAS is not None:
                 total += a[i * is1] * b[i * is2]
             out[0] = total
 
-    @njit(cache=True)
+    @njit(cache=True, error_model="numpy")
     def _noblas(ip1, is1_m, is1_n, ip2, is2_n, is2_p, op, os_m, os_p, dm, dn, dp, zero):
         """numpy's matmul_inner_noblas: each output a sum from zero in the dtype."""
         a, b, c = _pointer(ip1, zero), _pointer(ip2, zero), _pointer(op, zero)
@@ -203,7 +203,7 @@ if _CBLAS is not None:
                     total += a[m * is1_m + n * is1_n] * b[n * is2_n + p * is2_p]
                 c[m * os_m + p * os_p] = total
 
-    @njit(cache=True)
+    @njit(cache=True, error_model="numpy")
     def _matrix_matrix(ip1, is1_m, is1_n, ip2, is2_n, is2_p, op, os_m, os_p, m, n, p, zero):
         """numpy's @name@_matmul_matrixmatrix (its syrk case never arises in these passes)."""
         if _blasable(is1_m, is1_n, m, n):
@@ -218,7 +218,7 @@ if _CBLAS is not None:
             raise ValueError("fused matmul: a matrix times its own transpose (numpy's syrk)")
         _gemm(trans1, trans2, m, p, n, ip1, lda, ip2, ldb, op, os_m, zero)
 
-    @njit(cache=True)
+    @njit(cache=True, error_model="numpy")
     def _matmul(t, i, a, b, c, zero):
         """out = A @ B for the views at columns a, b, c of table row i, as numpy's matmul."""
         ip1, dm, dn, is1_m, is1_n = t[i, a], t[i, a + 1], t[i, a + 2], t[i, a + 3], t[i, a + 4]
@@ -227,7 +227,7 @@ if _CBLAS is not None:
         op, os_m, os_p = t[i, c], t[i, c + 3], t[i, c + 4]
         matmul_ptrs(ip1, dm, dn, is1_m, is1_n, ip2, dp, is2_n, is2_p, op, os_m, os_p, zero)
 
-    @njit(cache=True)
+    @njit(cache=True, error_model="numpy")
     def matmul_ptrs(ip1, dm, dn, is1_m, is1_n, ip2, dp, is2_n, is2_p, op, os_m, os_p, zero):
         """numpy 2.4's FLOAT/DOUBLE_matmul for one (dm, dn) @ (dn, dp) core."""
         if dm == 0 or dn == 0 or dp == 0:
@@ -259,20 +259,29 @@ if _CBLAS is not None:
 
     # ---- network passes ---------------------------------------------------------------------
 
-    @njit(cache=True)
+    @njit(cache=True, error_model="numpy")
     def _relu(t, i, c_h, c_m, zero):
         """mask = h > 0 (1 or 0 in the dtype), h = h * mask, over the whole augmented output."""
         h, mask = _pointer(t[i, c_h], zero), _pointer(t[i, c_m], zero)
         one = _as(1.0, zero)
         hr, hc, mr, mc = t[i, c_h + 3], t[i, c_h + 4], t[i, c_m + 3], t[i, c_m + 4]
+        cols = t[i, c_h + 2]
         for r in range(t[i, c_h + 1]):
-            for c in range(t[i, c_h + 2]):
-                x = h[r * hr + c * hc]
-                m = one if x > zero else zero
-                mask[r * mr + c * mc] = m
-                h[r * hr + c * hc] = x * m
+            hb, mb = r * hr, r * mr
+            if hc == 1 and mc == 1:  # contiguous rows: a loop the compiler vectorises
+                for c in range(cols):
+                    x = h[hb + c]
+                    m = one if x > zero else zero
+                    mask[mb + c] = m
+                    h[hb + c] = x * m
+            else:
+                for c in range(cols):
+                    x = h[hb + c * hc]
+                    m = one if x > zero else zero
+                    mask[mb + c * mc] = m
+                    h[hb + c * hc] = x * m
 
-    @njit(cache=True)
+    @njit(cache=True, error_model="numpy")
     def forward(t, zero):
         """Run a forward table (`forward_table`): per row the product, then ReLU if flagged."""
         for i in range(t.shape[0]):
@@ -280,7 +289,7 @@ if _CBLAS is not None:
             if t[i, 0]:
                 _relu(t, i, _F_A, _F_M, zero)
 
-    @njit(cache=True)
+    @njit(cache=True, error_model="numpy")
     def backward(t, dy, zero, param_grads, input_grads):
         """Run a backward table (`backward_table`) from dL/dy `dy` (networks, n, out)."""
         size = dy.itemsize
@@ -313,13 +322,19 @@ if _CBLAS is not None:
                 d, m = _pointer(t[i, _B_DXA], zero), _pointer(t[i, _B_M], zero)
                 dr, dc, mr, mc = t[i, _B_DXA + 3], t[i, _B_DXA + 4], t[i, _B_M + 3], \
                     t[i, _B_M + 4]
+                cols = t[i, _B_DXA + 2]
                 for r in range(t[i, _B_DXA + 1]):
-                    for c in range(t[i, _B_DXA + 2]):
-                        d[r * dr + c * dc] = d[r * dr + c * dc] * m[r * mr + c * mc]
+                    db, mb = r * dr, r * mr
+                    if dc == 1 and mc == 1:
+                        for c in range(cols):
+                            d[db + c] = d[db + c] * m[mb + c]
+                    else:
+                        for c in range(cols):
+                            d[db + c * dc] = d[db + c * dc] * m[mb + c * mc]
             zp, zr, zc, zrs, zcs = (t[i, _B_DX], t[i, _B_DX + 1], t[i, _B_DX + 2],
                                     t[i, _B_DX + 3], t[i, _B_DX + 4])
 
-    @njit(cache=True)
+    @njit(cache=True, error_model="numpy")
     def _times_transpose(t, i, zp, zr, zc, zrs, zcs, zero):
         """mlp.times_transpose: dx_aug = dz @ W^T (an outer product for one column; through the
         W^T copy when the row has one)."""
@@ -329,8 +344,13 @@ if _CBLAS is not None:
         if zc == 1:
             dz, wt, out = _pointer(zp, zero), _pointer(w, zero), _pointer(o, zero)
             for r in range(zr):
-                for c in range(win):
-                    out[r * orr + c * oc] = dz[r * zrs] * wt[c * wr]
+                g, ob = dz[r * zrs], r * orr
+                if oc == 1 and wr == 1:
+                    for c in range(win):
+                        out[ob + c] = g * wt[c]
+                else:
+                    for c in range(win):
+                        out[ob + c * oc] = g * wt[c * wr]
         elif t[i, 3]:
             tp, tr, tc = t[i, _B_T], t[i, _B_T + 3], t[i, _B_T + 4]
             src, dst = _pointer(w, zero), _pointer(tp, zero)
@@ -343,7 +363,7 @@ if _CBLAS is not None:
 
     # ---- optimiser, targets, TD3's batch arithmetic -----------------------------------------
 
-    @njit(cache=True)
+    @njit(cache=True, error_model="numpy")
     def adam_step(params, grads, m, v, b1, b2, gain_m, gain_v, flush, tiny, bc2_sqrt, eps,
                   step_size):
         """adam.Adam.step in one pass; scalars in the dtype, `flush`: set subnormal m to 0."""
@@ -359,13 +379,13 @@ if _CBLAS is not None:
             d = np.sqrt(vi) / bc2_sqrt + eps
             params[i] = params[i] - (mi / d) * step_size
 
-    @njit(cache=True)
+    @njit(cache=True, error_model="numpy")
     def polyak(target, online, keep, tau):
         """target = target * (1 - tau) + online * tau, `keep` = 1 - tau, both in the dtype."""
         for i in range(target.shape[0]):
             target[i] = target[i] * keep + online[i] * tau
 
-    @njit(cache=True)
+    @njit(cache=True, error_model="numpy")
     def critic_target(q, q_target, reward, done, gamma, scale, y, dq):
         """y = r + gamma (1 - done) min(Q1', Q2') (np.minimum: NaN wins) and dq = (Q - y) scale."""
         one = _as(1.0, gamma)
@@ -377,7 +397,7 @@ if _CBLAS is not None:
             dq[0, r, 0] = (q[0, r, 0] - yr) * scale
             dq[1, r, 0] = (q[1, r, 0] - yr) * scale
 
-    @njit(cache=True)
+    @njit(cache=True, error_model="numpy")
     def smoothing_noise(normals, noise, bound, out):
         """out = clip(normals * noise, -bound, bound), the product in float64 (numpy's loop for a
         float64 array and a Python float) rounded to out's dtype; `bound` in out's dtype."""
@@ -387,7 +407,7 @@ if _CBLAS is not None:
                 out[r, c] = _clip(_as(normals[k] * noise, bound), bound)
                 k += 1
 
-    @njit(cache=True)
+    @njit(cache=True, error_model="numpy")
     def smoothed_actions(actions, smoothing, out, bound):
         """smoothing = clip(actions + smoothing, -bound, bound), copied to out too."""
         for r in range(out.shape[0]):
@@ -396,21 +416,21 @@ if _CBLAS is not None:
                 smoothing[r, c] = x
                 out[r, c] = x
 
-    @njit(cache=True)
+    @njit(cache=True, error_model="numpy")
     def _clip(x, bound):
         """np.maximum(x, -bound) then np.minimum(x, bound) (a NaN x stays NaN)."""
         low = -bound
         x = low if low > x else x
         return bound if bound < x else x
 
-    @njit(cache=True)
+    @njit(cache=True, error_model="numpy")
     def copy(src, dst):
         """dst[...] = src for 2D arrays of one shape (float32 to the dtype is exact)."""
         for r in range(dst.shape[0]):
             for c in range(dst.shape[1]):
                 dst[r, c] = src[r, c]
 
-    @njit(cache=True)
+    @njit(cache=True, error_model="numpy")
     def take_rows(table32, idx, rows):
         """rows[k] = table32[idx[k]] (np.take along axis 0)."""
         for k in range(idx.shape[0]):
