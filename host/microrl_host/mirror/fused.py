@@ -21,6 +21,7 @@ in the process, and `ENABLED` is true (set it false, or use `numpy_path()`, for 
 """
 
 import contextlib
+import ctypes
 import os
 import re
 
@@ -51,8 +52,6 @@ def loaded_libraries(pattern):
 
 def _numpy_cblas():
     """(library path, symbol pattern, int bits) of the CBLAS numpy loaded, or None."""
-    import ctypes
-
     for path in loaded_libraries(r"openblas|blas"):
         lib = ctypes.CDLL(path)
         for pattern, bits in (("scipy_cblas_%s64_", 64), ("scipy_cblas_%s", 32),
@@ -104,7 +103,12 @@ if _CBLAS is not None:
     from numba import njit, types
     from numba.extending import intrinsic, overload
 
-    llvm.load_library_permanently(_CBLAS[0])
+    # Only these symbols, in the compiler's own table: loading the library globally would let a
+    # second BLAS loaded later (RLtools' in bench.peers) bind its internals to numpy's.
+    _LIBRARY = ctypes.CDLL(_CBLAS[0])
+    for _name in ("sgemm", "dgemm", "sgemv", "dgemv", "sdot", "ddot"):
+        llvm.add_symbol(_CBLAS[1] % _name, ctypes.cast(getattr(_LIBRARY, _CBLAS[1] % _name),
+                                                       ctypes.c_void_p).value)
     _I = types.int64 if _CBLAS[2] == 64 else types.int32
     _E, _P = types.int32, types.intp  # enums; pointers (passed as addresses)
     _MAXSIZE = 2**63 - 2 if _CBLAS[2] == 64 else 2**31 - 2  # numpy's BLAS_MAXSIZE
@@ -486,3 +490,41 @@ def backward_table(networks):
                 row += _NONE if view is None else slots(view)
             rows.append(row)
     return table(rows)
+
+
+if _CBLAS is not None:
+
+    @njit(cache=True, error_model="numpy")
+    def pcg_block(jump_a, jump_c, start, u32, uniform, log_arg, cos_arg):
+        """rng.Rng's block: outputs k = 0 .. len(u32) - 1 of PCG32 from state `start` (uint64)
+        with the jump tables, XSH-RR, the uniforms (top 24 bits times 2**-24), and for the normals
+        1 - u[k] and 2 pi u[k + 1] (numpy then takes their log and cos)."""
+        s18, s27, s32, s59, s8 = (np.uint64(18), np.uint64(27), np.uint64(32), np.uint64(59),
+                                  np.uint64(8))
+        mask32 = np.uint64(0xFFFFFFFF)
+        for k in range(u32.shape[0]):
+            old = jump_a[k] * start + jump_c[k]
+            x = (((old >> s18) ^ old) >> s27) & mask32
+            x = ((x | (x << s32)) >> (old >> s59)) & mask32
+            u32[k] = x
+            uniform[k] = np.float64(x >> s8) * _U32_TO_UNIT
+        for k in range(log_arg.shape[0]):
+            log_arg[k] = 1.0 - uniform[k]
+            cos_arg[k] = _TWO_PI * uniform[k + 1]
+
+    @njit(cache=True, error_model="numpy")
+    def box_muller(log, cos, out):
+        """out = sqrt(-2 log) cos, numpy's log and cos already taken."""
+        for k in range(out.shape[0]):
+            out[k] = np.sqrt(-2.0 * log[k]) * cos[k]
+
+    @njit(cache=True, error_model="numpy")
+    def below(u32, n, out):
+        """out = (u32 * n) >> 32 (rng.Rng.below_array), n < 2**32."""
+        s32 = np.uint64(32)
+        for k in range(out.shape[0]):
+            out[k] = np.int64((u32[k] * n) >> s32)
+
+
+_U32_TO_UNIT = 2.0**-24
+_TWO_PI = 2.0 * 3.141592653589793
