@@ -102,3 +102,26 @@ def test_td3_training_is_the_numpy_path_bit_for_bit(case, dtype):
     assert fast["episode_returns"] == reference["episode_returns"]
     assert fast["eval_returns"] == reference["eval_returns"]
     assert np.isfinite(fast["final_eval_return"])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_clip_and_minimum_kernels_follow_numpy_on_nan_and_signed_zeros(dtype):
+    specials = np.array([0.0, -0.0, 0.5, -0.5, 0.7, -0.7, np.nan, np.inf, -np.inf])
+    normals = np.repeat(specials, specials.size)  # every value against every bound below
+    for bound in (dtype(0.5), dtype(0.0)):
+        got = np.zeros((normals.size, 1), dtype)
+        fused.smoothing_noise(normals, 1.0, bound, got)
+        want = np.maximum(normals.reshape(-1, 1).astype(dtype), -bound)
+        want = np.minimum(want, bound)
+        np.testing.assert_array_equal(got, want)
+        assert np.array_equal(np.signbit(got), np.signbit(want))
+    q_target = np.stack([np.repeat(specials, specials.size), np.tile(specials, specials.size)])
+    q_target = q_target.reshape(2, -1, 1).astype(dtype)
+    rows = q_target.shape[1]
+    y, dq = np.zeros((rows, 1), dtype), np.zeros((2, rows, 1), dtype)
+    zeros = np.zeros((rows, 1), dtype)
+    fused.critic_target(np.zeros((2, rows, 1), dtype), q_target, zeros, zeros, dtype(1.0),
+                        dtype(1.0), y, dq)
+    want = np.minimum(q_target[0], q_target[1]) + zeros
+    np.testing.assert_array_equal(y, want)
+    assert np.array_equal(np.signbit(y), np.signbit(want))

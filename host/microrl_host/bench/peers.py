@@ -9,7 +9,9 @@ first. The settings tinyrl cannot match are listed in the report (`DIFFERENCES`)
 
 RLtools runs in a worker process of its own: its module is built with -ffast-math, and loading it sets
 flush-to-zero for the whole process, which would change the mirror's arithmetic (and its speed) if
-both shared one. Each side's report says whether it flushes subnormals. Writes peers.json, peers.md.
+both shared one. Each side's report says whether it flushes subnormals. The mirror runs its compiled
+kernels (mirror/fused.py: numba, numpy's own BLAS) and the report names them. Writes peers.json,
+peers.md.
 """
 
 import argparse
@@ -27,6 +29,8 @@ import warnings
 import numpy as np
 
 from microrl_host.bench.learn import BENCH_DTYPE, bench_config
+from microrl_host.mirror import fused
+from microrl_host.mirror.fused import loaded_libraries
 from microrl_host.mirror.train import SOLVED_RETURN
 from microrl_host.progress import train_mirror
 
@@ -71,17 +75,6 @@ def flushes_subnormals():
     return bool((tiny * np.float32(0.5))[0] == 0.0)
 
 
-def _loaded_libraries(pattern):
-    """Real paths of the shared libraries of this process whose file name matches `pattern`."""
-    found = []
-    with open("/proc/self/maps") as f:
-        for line in f:
-            path = line.split()[-1] if len(line.split()) >= 6 else ""
-            if re.search(pattern, os.path.basename(path)) and path not in found:
-                found.append(path)
-    return found
-
-
 def _openblas_core(path, symbols):
     """OpenBLAS's kernel name (e.g. "SkylakeX") from the loaded library at `path`, or None."""
     try:
@@ -99,7 +92,7 @@ def _openblas_core(path, symbols):
 def mirror_blas():
     """numpy's BLAS: name, version and the OpenBLAS kernel it runs."""
     blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-    libraries = _loaded_libraries(r"openblas")
+    libraries = loaded_libraries(r"openblas")
     core = _openblas_core(libraries[0], ("scipy_openblas_get_corename64_",
                                          "scipy_openblas_get_corename", "openblas_get_corename")
                           ) if libraries else None
@@ -163,7 +156,7 @@ def _peer_build_info(module_name):
                        ("RL_TOOLS_BACKEND_ENABLE_OPENBLAS", "OpenBLAS")):
         if flag in command:
             backend = name
-    libraries = _loaded_libraries(r"^lib(open)?blas")
+    libraries = loaded_libraries(r"^lib(open)?blas")
     core = _openblas_core(libraries[0], ("openblas_get_corename",)) if libraries else None
     flags = [f for f in ("-O3", "-march=native", "-ffast-math") if f in command]
     return {"backend": backend, "blas_libraries": libraries, "core": core, "flags": flags}
@@ -294,6 +287,7 @@ def run_bench_peers(out_dir, seeds=(0, 1, 2, 3, 4), steps=10000, peer=None, prog
     doc = {
         "steps": steps, "seeds": list(seeds),
         "mirror": {"dtype": np.dtype(BENCH_DTYPE).name, "numpy": np.__version__,
+                   "kernels": "numba " + fused.numba.__version__ if fused.active() else None,
                    "blas": mirror_blas(), "flushes_subnormals": flushes_subnormals(),
                    "config": config.to_dict(), "summary": summarize(runs["mirror"], steps),
                    "runs": runs["mirror"]},
@@ -336,8 +330,10 @@ def markdown(doc):
              "| learner | build | wall s median | wall s min-max | CPU s median | final return "
              "median | final return min-max | runs at >= -200 |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
-    rows = (("mirror", "numpy %s, %s %s (%s)" % (doc["mirror"]["numpy"], blas["name"],
-                                                 blas["version"], blas["core"])),
+    kernels = doc["mirror"].get("kernels")
+    rows = (("mirror", "numpy %s%s, %s %s (%s)" % (doc["mirror"]["numpy"],
+                                                   " + %s kernels" % kernels if kernels else "",
+                                                   blas["name"], blas["version"], blas["core"])),
             ("rltools", "%s %s (%s), %s" % (build["backend"], ", ".join(build["blas_libraries"]),
                                             build["core"], " ".join(build["flags"]))))
     for name, label in rows:

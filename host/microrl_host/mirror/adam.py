@@ -11,6 +11,9 @@ smallest normal to zero. The update such an m makes is below lr / (1 - beta1) * 
 float32 at lr 1e-3), under half an ulp of any parameter above 1e-25, so the parameters are those of
 the update without the flush.
 
+With the compiled kernels (fused.py) `step` is one pass over the vector, the same operations in the
+same order with every constant in the dtype, so the same numbers.
+
 `Int16Adam` is the device's `state="int16"` Adam: per tensor, int16 codes of m and of sqrt(v) with
 scales max|m| / 32767 and max sqrt(v) / 32767, in the device's order of operations.
 """

@@ -422,10 +422,11 @@ if _CBLAS is not None:
 
     @njit(cache=True, error_model="numpy")
     def _clip(x, bound):
-        """np.maximum(x, -bound) then np.minimum(x, bound) (a NaN x stays NaN)."""
+        """np.maximum(x, -bound) then np.minimum(x, bound): a NaN wins, a tie gives the second
+        operand (what numpy's loops give, signed zeros included)."""
         low = -bound
-        x = low if low > x else x
-        return bound if bound < x else x
+        x = x if (x > low or np.isnan(x)) else low
+        return x if (x < bound or np.isnan(x)) else bound
 
     @njit(cache=True, error_model="numpy")
     def copy(src, dst):

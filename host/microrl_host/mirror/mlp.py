@@ -15,6 +15,11 @@ and kept, so a pass is the numpy calls themselves. Back-propagating through a la
 W^T; numpy's BLAS does that product with W^T read in place at two thirds of the speed of the plain
 one, so layers of more than `TRANSPOSE_COPY_MIN` parameters copy W^T once per pass and multiply
 by the copy.
+
+With the compiled kernels (`fused.py`, numba; the default after `make setup`) a plan also holds a
+table of its views, and a pass is one call: the same BLAS products with the same arguments and the
+ReLUs, masks and outer products in numpy's order, so the numbers are this numpy path's to the bit.
+Objects built under `fused.numpy_path()` run the numpy calls below, the reference.
 """
 
 import math

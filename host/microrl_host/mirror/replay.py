@@ -2,7 +2,8 @@
 
 A row is `[obs (obs_dim), action (act_dim), reward, next_obs (obs_dim), done]`, rounded to float32 on
 `add` as on the device. `sample` gathers rows with one fancy-indexing call into a preallocated batch
-table of the learner dtype and returns column views of it.
+table of the learner dtype and returns column views of it (with the compiled kernels, fused.py, one call that gathers
+and converts).
 """
 
 import numpy as np

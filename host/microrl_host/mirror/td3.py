@@ -5,6 +5,9 @@ Same functions in the same order as the device: `act`, `train_step`, `update_cri
 another, so the Polyak update is one vectorised operation, and the two critics (same learning rate,
 always stepped together) share one Adam, which is element for element the two Adams of the spec.
 Both vectors sit in one buffer, so the critic update's four critic passes are one stack (TwinPairs).
+With the compiled kernels (fused.py) the batch arithmetic around the passes (smoothing noise, the
+clipped double-Q target and its gradient, Polyak averaging, the copies into the networks' inputs)
+is a few calls with numpy's numbers; `fused.numpy_path()` builds the numpy reference.
 """
 
 import numpy as np

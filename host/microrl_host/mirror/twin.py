@@ -6,7 +6,8 @@ buffer (as TD3 lays out critic 1 and critic 2) are seen as one stack: each layer
 two MLPs run one after the other; only the count of numpy calls halves, which is what costs on
 batches of 100 rows. Passes run from plans of views taken once per row count, and large layers
 multiply by a copy of W^T, as in mlp.py. `TwinPairs` stacks the critics with their targets the same
-way, (2, 2) networks on two inputs in one pass.
+way, (2, 2) networks on two inputs in one pass. With the compiled kernels (fused.py) each pass is
+one call over a table of the per-network views, with the same numbers.
 """
 
 import numpy as np
