@@ -173,7 +173,7 @@ class TD3:
         else:
             obs, _action, reward, next_obs, done = per.sample(rng, batch)
         self._obs = obs
-        if self._fused is not None:
+        if self._fused is not None and self.critic_pairs is not None:
             self._update_critic_fused(rng, reward, next_obs, done)
             return
         pairs = self.critic_pairs
