@@ -125,3 +125,17 @@ def test_clip_and_minimum_kernels_follow_numpy_on_nan_and_signed_zeros(dtype):
     want = np.minimum(q_target[0], q_target[1]) + zeros
     np.testing.assert_array_equal(y, want)
     assert np.array_equal(np.signbit(y), np.signbit(want))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pendulum_evaluation_is_the_numpy_loop_bit_for_bit(dtype):
+    from microrl_host.mirror.train import evaluate
+
+    def build():
+        actor = MLP((3, 16, 1), "tanh", 100, Rng(2), dtype)
+        actor.params *= 4.0  # saturating torques: the clips are taken too
+        return actor
+
+    fast, reference = _both(build)
+    got, want = evaluate(fast, 10, 3), evaluate(reference, 10, 3)
+    assert got == want and -2000.0 < got < 0.0

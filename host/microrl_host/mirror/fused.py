@@ -116,6 +116,20 @@ if _CBLAS is not None:
     def _blas(name, result, *args):
         return types.ExternalFunction(_CBLAS[1] % name, result(*args))
 
+    # libm's sin, cos, pow and fmod, which CPython's math, ** and % call, under names of their
+    # own: under their usual names the compiler would treat them as builtins (pow(x, 2) -> x * x)
+    import ctypes.util
+
+    _LIBM = ctypes.CDLL(ctypes.util.find_library("m"))
+    for _name in ("sin", "cos", "pow", "fmod"):
+        llvm.add_symbol("microrl_libm_" + _name,
+                        ctypes.cast(getattr(_LIBM, _name), ctypes.c_void_p).value)
+    _F = types.float64
+    _sin = types.ExternalFunction("microrl_libm_sin", _F(_F))
+    _cos = types.ExternalFunction("microrl_libm_cos", _F(_F))
+    _pow = types.ExternalFunction("microrl_libm_pow", _F(_F, _F))
+    _fmod = types.ExternalFunction("microrl_libm_fmod", _F(_F, _F))
+
     _gemm_args = (_E, _E, _E, _I, _I, _I, None, _P, _I, _P, _I, None, _P, _I)
     _gemv_args = (_E, _E, _I, _I, None, _P, _I, _P, _I, None, _P, _I)
     _with = lambda args, t: tuple(t if a is None else a for a in args)  # noqa: E731
@@ -436,6 +450,23 @@ if _CBLAS is not None:
                 dst[r, c] = src[r, c]
 
     @njit(cache=True, error_model="numpy")
+    def copy2(src, first, second):
+        """first[...] = src and second[...] = src."""
+        for r in range(src.shape[0]):
+            for c in range(src.shape[1]):
+                first[r, c] = src[r, c]
+                second[r, c] = src[r, c]
+
+    @njit(cache=True, error_model="numpy")
+    def critic_inputs(obs_action, online_in, next_obs, next_obs_in, actor_target_in, normals,
+                      noise, bound, smoothing):
+        """The critic update's inputs in one call: the batch's (s, a) to the online critics,
+        s' to the target critics and the target actor, and the smoothing noise."""
+        copy(obs_action, online_in)
+        copy2(next_obs, next_obs_in, actor_target_in)
+        smoothing_noise(normals, noise, bound, smoothing)
+
+    @njit(cache=True, error_model="numpy")
     def take_rows(table32, idx, rows):
         """rows[k] = table32[idx[k]] (np.take along axis 0)."""
         for k in range(idx.shape[0]):
@@ -529,3 +560,48 @@ if _CBLAS is not None:
 
 _U32_TO_UNIT = 2.0**-24
 _TWO_PI = 2.0 * 3.141592653589793
+
+
+if _CBLAS is not None:
+
+    @njit(cache=True, error_model="numpy")
+    def _py_clip(x, low, high):
+        """min(max(x, low), high) with Python's min and max (the first operand on ties)."""
+        x = low if low > x else x
+        return high if high < x else x
+
+    @njit(cache=True, error_model="numpy")
+    def _py_angle_normalize(x):
+        """pendulum.angle_normalize with CPython's float %: fmod, then the divisor's sign."""
+        two_pi = 2.0 * _PI
+        mod = _fmod(x + _PI, two_pi)
+        if mod != 0.0:
+            if (two_pi < 0) != (mod < 0):
+                mod += two_pi
+        else:
+            mod = 0.0  # copysign(0, 2 pi)
+        return mod - _PI
+
+    @njit(cache=True, error_model="numpy")
+    def pendulum_steps(state, actions, obs, returns, constants):
+        """Pendulum.step for every row: state (n, 2) [th, thdot] float64, actions (n, act), obs
+        (n, 3) written in its dtype, returns (n,) float64 += reward. `constants`: max torque,
+        max speed, dt, the gravity and torque terms (pendulum.py's, as float64)."""
+        max_torque, max_speed, dt, gravity_term, torque_term = (
+            constants[0], constants[1], constants[2], constants[3], constants[4])
+        for k in range(state.shape[0]):
+            u = _py_clip(np.float64(actions[k, 0]) * max_torque, -max_torque, max_torque)
+            th, thdot = state[k, 0], state[k, 1]
+            cost = (_pow(_py_angle_normalize(th), 2.0) + 0.1 * _pow(thdot, 2.0)
+                    + 0.001 * _pow(u, 2.0))
+            thdot = thdot + (gravity_term * _sin(th) + torque_term * u) * dt
+            thdot = _py_clip(thdot, -max_speed, max_speed)
+            th = th + thdot * dt
+            state[k, 0], state[k, 1] = th, thdot
+            obs[k, 0] = _cos(th)
+            obs[k, 1] = _sin(th)
+            obs[k, 2] = thdot
+            returns[k] = returns[k] + -cost
+
+
+_PI = 3.141592653589793

@@ -222,12 +222,10 @@ class TD3:
         config, batch, per = self.config, self.config.batch_size, self.per
         (online_in, next_obs_in, next_action_in, actor_target_in, _, _, _, noise_clip, one,
          gamma, dq_scale, _, _) = self._fused
-        fused.copy(self.buffer.obs_action, online_in)
         smoothing = self._smoothing
-        fused.smoothing_noise(rng.normal_array(batch * self.act_dim), config.policy_noise,
-                              noise_clip, smoothing)
-        fused.copy(next_obs, next_obs_in)
-        fused.copy(next_obs, actor_target_in)
+        fused.critic_inputs(self.buffer.obs_action, online_in, next_obs, next_obs_in,
+                            actor_target_in, rng.normal_array(batch * self.act_dim),
+                            config.policy_noise, noise_clip, smoothing)
         fused.smoothed_actions(self.actor_target.forward(None, batch), smoothing, next_action_in,
                                one)
         q, q_target = self.critic_pairs.forward(batch)
@@ -247,8 +245,7 @@ class TD3:
         od = self.obs_dim
         if self._fused is not None:  # straight into the networks' inputs
             _, _, _, _, actor_in, critic_obs_in, critic_action_in = self._fused[:7]
-            fused.copy(obs, actor_in)
-            fused.copy(obs, critic_obs_in)
+            fused.copy2(obs, actor_in, critic_obs_in)
             fused.copy(self.actor.forward(None, batch), critic_action_in)
             self.critic1.forward(None, batch)
         else:
