@@ -139,3 +139,14 @@ def test_pendulum_evaluation_is_the_numpy_loop_bit_for_bit(dtype):
     fast, reference = _both(build)
     got, want = evaluate(fast, 10, 3), evaluate(reference, 10, 3)
     assert got == want and -2000.0 < got < 0.0
+
+
+def test_a_backward_the_kernels_do_not_take_reads_the_masks_of_the_compiled_forward():
+    # dy in float64 for a float32 network: numpy's mixed-precision multiply, the numpy steps
+    fast, reference = _both(lambda: MLP((3, 32, 32, 1), "tanh", 20, Rng(4), np.float32))
+    x = np.random.default_rng(2).normal(size=(20, 3))
+    dy = np.random.default_rng(3).normal(size=(20, 1))
+    np.testing.assert_array_equal(fast.forward(x, 20), reference.forward(x, 20))
+    np.testing.assert_array_equal(fast.backward(dy, 20), reference.backward(dy, 20))
+    np.testing.assert_array_equal(fast.grads, reference.grads)
+    assert np.count_nonzero(fast.grads) > fast.grads.size // 4
