@@ -335,8 +335,11 @@ if _CBLAS is not None:
                             zp, zc, zrs, zcs, t[i, _B_G], t[i, _B_G + 3], t[i, _B_G + 4], zero)
             if not t[i, 2] or (not input_grads and (i == last or t[i + 1, 1])):
                 continue
-            _times_transpose(t, i, zp, zr, zc, zrs, zcs, zero)
-            if t[i, 4]:  # ReLU mask of the layer below
+            if zc == 1 and t[i, 4]:  # outer product and mask in one pass, the same products
+                _outer_masked(t, i, zp, zr, zrs, zero)
+            else:
+                _times_transpose(t, i, zp, zr, zc, zrs, zcs, zero)
+            if t[i, 4] and zc != 1:  # ReLU mask of the layer below
                 d, m = _pointer(t[i, _B_DXA], zero), _pointer(t[i, _B_M], zero)
                 dr, dc, mr, mc = t[i, _B_DXA + 3], t[i, _B_DXA + 4], t[i, _B_M + 3], \
                     t[i, _B_M + 4]
@@ -351,6 +354,24 @@ if _CBLAS is not None:
                             d[db + c * dc] = d[db + c * dc] * m[mb + c * mc]
             zp, zr, zc, zrs, zcs = (t[i, _B_DX], t[i, _B_DX + 1], t[i, _B_DX + 2],
                                     t[i, _B_DX + 3], t[i, _B_DX + 4])
+
+    @njit(cache=True, error_model="numpy")
+    def _outer_masked(t, i, zp, zr, zrs, zero):
+        """dx_aug = (dz w^T) * mask for a one-output layer: each element (dz_r w_c) m_rc."""
+        w, wr = t[i, _B_W], t[i, _B_W + 3]
+        o, orr, oc = t[i, _B_DXA], t[i, _B_DXA + 3], t[i, _B_DXA + 4]
+        mp, mr, mc = t[i, _B_M], t[i, _B_M + 3], t[i, _B_M + 4]
+        dz, wt, out, m = _pointer(zp, zero), _pointer(w, zero), _pointer(o, zero), \
+            _pointer(mp, zero)
+        win = t[i, _B_W + 1]
+        for r in range(zr):
+            g, ob, mb = dz[r * zrs], r * orr, r * mr
+            if oc == 1 and wr == 1 and mc == 1:
+                for c in range(win):
+                    out[ob + c] = (g * wt[c]) * m[mb + c]
+            else:
+                for c in range(win):
+                    out[ob + c * oc] = (g * wt[c * wr]) * m[mb + c * mc]
 
     @njit(cache=True, error_model="numpy")
     def _times_transpose(t, i, zp, zr, zc, zrs, zcs, zero):
