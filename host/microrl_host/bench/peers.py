@@ -28,7 +28,7 @@ import warnings
 
 import numpy as np
 
-from microrl_host.bench.learn import BENCH_DTYPE, bench_config
+from microrl_host.bench.learn import BENCH_DTYPE, bench_config, warm_up
 from microrl_host.mirror import fused
 from microrl_host.mirror.fused import loaded_libraries
 from microrl_host.mirror.train import SOLVED_RETURN
@@ -273,6 +273,8 @@ def run_bench_peers(out_dir, seeds=(0, 1, 2, 3, 4), steps=10000, peer=None, prog
                  % (peer.info["tinyrl"], peer.info["backend"],
                     ", ".join(peer.info["blas_libraries"]) or "no BLAS library",
                     peer.info["build_s"]))
+        warm_up_s = warm_up()
+        progress("mirror: kernels loaded, a warm-up run of %.2f s" % warm_up_s)
         runs = {"mirror": [], "rltools": []}
         for i, seed in enumerate(seeds):
             order = ("mirror", "rltools") if i % 2 == 0 else ("rltools", "mirror")
@@ -288,6 +290,7 @@ def run_bench_peers(out_dir, seeds=(0, 1, 2, 3, 4), steps=10000, peer=None, prog
         "steps": steps, "seeds": list(seeds),
         "mirror": {"dtype": np.dtype(BENCH_DTYPE).name, "numpy": np.__version__,
                    "kernels": "numba " + fused.numba.__version__ if fused.active() else None,
+                   "warm_up_s": round(warm_up_s, 3),
                    "blas": mirror_blas(), "flushes_subnormals": flushes_subnormals(),
                    "config": config.to_dict(), "summary": summarize(runs["mirror"], steps),
                    "runs": runs["mirror"]},
@@ -350,6 +353,9 @@ def markdown(doc):
             _step(m["first_step_at_minus_200"]), _step(r["first_step_at_minus_200"])))
     lines += ["", "Subnormals flushed to zero: mirror %s, RLtools %s (its own process)."
               % (_yes(doc["mirror"]["flushes_subnormals"]), _yes(build["flushes_subnormals"])),
+              "", "Before the timed runs: RLtools built or loaded in %.1f s, the mirror's kernels "
+              "loaded by a warm-up run of %.2f s." % (build["build_s"],
+                                                     doc["mirror"].get("warm_up_s", 0.0)),
               "", "What differs:", ""] + ["- " + d for d in doc["differences"]]
     return "\n".join(lines) + "\n"
 
