@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from microrl_host.mirror import fused
+from microrl_host.mirror import fused, fused_steps
 from microrl_host.mirror.config import TD3Config
 from microrl_host.mirror.mlp import MLP
 from microrl_host.mirror.rng import Rng
@@ -110,7 +110,7 @@ def test_clip_and_minimum_kernels_follow_numpy_on_nan_and_signed_zeros(dtype):
     normals = np.repeat(specials, specials.size)  # every value against every bound below
     for bound in (dtype(0.5), dtype(0.0)):
         got = np.zeros((normals.size, 1), dtype)
-        fused.smoothing_noise(normals, 1.0, bound, got)
+        fused_steps.smoothing_noise(normals, 1.0, bound, got)
         want = np.maximum(normals.reshape(-1, 1).astype(dtype), -bound)
         want = np.minimum(want, bound)
         np.testing.assert_array_equal(got, want)
@@ -120,7 +120,7 @@ def test_clip_and_minimum_kernels_follow_numpy_on_nan_and_signed_zeros(dtype):
     rows = q_target.shape[1]
     y, dq = np.zeros((rows, 1), dtype), np.zeros((2, rows, 1), dtype)
     zeros = np.zeros((rows, 1), dtype)
-    fused.critic_target(np.zeros((2, rows, 1), dtype), q_target, zeros, zeros, dtype(1.0),
+    fused_steps.critic_target(np.zeros((2, rows, 1), dtype), q_target, zeros, zeros, dtype(1.0),
                         dtype(1.0), y, dq)
     want = np.minimum(q_target[0], q_target[1]) + zeros
     np.testing.assert_array_equal(y, want)

@@ -2,13 +2,13 @@
 
 A row is `[obs (obs_dim), action (act_dim), reward, next_obs (obs_dim), done]`, rounded to float32 on
 `add` as on the device. `sample` gathers rows with one fancy-indexing call into a preallocated batch
-table of the learner dtype and returns column views of it (with the compiled kernels, fused.py, one call that gathers
-and converts).
+table of the learner dtype and returns column views of it (with the compiled kernels,
+fused_steps.py, one call that gathers and converts).
 """
 
 import numpy as np
 
-from microrl_host.mirror import fused
+from microrl_host.mirror import fused, fused_steps
 
 
 class ReplayBuffer:
@@ -78,7 +78,7 @@ class ReplayBuffer:
             plan = self._decode_plan(idx.size)
         rows32, rows, self.obs_action, columns = plan
         if self._fused:
-            fused.take_rows(self._table, idx, rows)
+            fused_steps.take_rows(self._table, idx, rows)
         elif rows32 is None:
             np.take(self._table, idx, axis=0, out=rows)
         else:

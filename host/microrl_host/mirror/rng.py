@@ -6,15 +6,15 @@ all k at once and the XSH-RR output is vectorised; with them the block's uniform
 position, the normal whose two uniforms start there. Every draw, scalar or block, then reads the
 next outputs of the block, so both kinds consume exactly the numbers the scalar definitions would,
 one after the other, and a TD3 update's 300 draws cost a few slices instead of two dozen numpy
-calls. With the compiled kernels (fused.py) the block's integer work, its uniforms and the normals'
-arithmetic around numpy's log and cos are two calls, with the same numbers.
+calls. With the compiled kernels (fused_steps.py) the block's integer work, its uniforms and the
+normals' arithmetic around numpy's log and cos are two calls, with the same numbers.
 """
 
 import math
 
 import numpy as np
 
-from microrl_host.mirror import fused
+from microrl_host.mirror import fused, fused_steps
 
 _MULT = 6364136223846793005
 _MASK64 = (1 << 64) - 1
@@ -116,16 +116,16 @@ class Rng:
         self._len = count
 
     def _refill_fused(self, start, count):
-        """_refill's numbers from fused.pcg_block, with numpy's log and cos as in
+        """_refill's numbers from fused_steps.pcg_block, with numpy's log and cos as in
         _normal_from_uniforms."""
         if self._buffers is None or self._buffers[0].shape[0] != count:
             self._buffers = (np.zeros(count, np.uint64), np.zeros(count), np.zeros(count - 1),
                              np.zeros(count - 1), np.zeros(count - 1))
         u32, uniform, normal, log, cos = self._buffers
-        fused.pcg_block(self._jump_a, self._jump_c, np.uint64(start), u32, uniform, log, cos)
+        fused_steps.pcg_block(self._jump_a, self._jump_c, np.uint64(start), u32, uniform, log, cos)
         np.log(log, out=log)
         np.cos(cos, out=cos)
-        fused.box_muller(log, cos, normal)
+        fused_steps.box_muller(log, cos, normal)
         self._u32, self._uniform, self._normal = u32, uniform, normal
         self._start = start
         self._pos = 0
@@ -176,7 +176,7 @@ class Rng:
         pos = self._take(count)
         if self._fused:
             out = np.empty(count, np.int64)
-            fused.below(self._u32[pos:pos + count], np.uint64(n), out)
+            fused_steps.below(self._u32[pos:pos + count], np.uint64(n), out)
             return out
         u = self._u32[pos:pos + count] * np.uint64(n)
         u >>= _U32

@@ -5,14 +5,15 @@ Same functions in the same order as the device: `act`, `train_step`, `update_cri
 another, so the Polyak update is one vectorised operation, and the two critics (same learning rate,
 always stepped together) share one Adam, which is element for element the two Adams of the spec.
 Both vectors sit in one buffer, so the critic update's four critic passes are one stack (TwinPairs).
-With the compiled kernels (fused.py) the batch arithmetic around the passes (smoothing noise, the
-clipped double-Q target and its gradient, Polyak averaging, the copies into the networks' inputs)
-is a few calls with numpy's numbers; `fused.numpy_path()` builds the numpy reference.
+With the compiled kernels (fused_steps.py) the batch arithmetic around the passes (smoothing
+noise, the clipped double-Q target and its gradient, Polyak averaging, the copies into the
+networks' inputs) is a few calls with numpy's numbers; `fused.numpy_path()` builds the numpy
+reference.
 """
 
 import numpy as np
 
-from microrl_host.mirror import fused
+from microrl_host.mirror import fused, fused_steps
 from microrl_host.mirror.adam import Adam, Int16Adam
 from microrl_host.mirror.intadam import IntAdam, polyak as int_polyak
 from microrl_host.mirror.compressed import CompressedReplayBuffer
@@ -112,7 +113,7 @@ class TD3:
         self.per = None  # prioritized replay, when the config asks for it
         if config.prioritized:
             self.per = Prioritized(config, self.buffer, batch, self.dtype)
-        self._fused = None  # compiled batch arithmetic (fused.py): its views and constants
+        self._fused = None  # compiled batch arithmetic (fused_steps.py): its views and constants
         if self.critic_pairs is not None and fused.active():
             cast = self.dtype.type
             online_in, target_in = self.critic_pairs.inputs(batch)
@@ -218,19 +219,19 @@ class TD3:
         self.critic_updates += 1
 
     def _update_critic_fused(self, rng, reward, next_obs, done):
-        """update_critic's arithmetic after the sample, in compiled kernels (fused.py)."""
+        """update_critic's arithmetic after the sample, in compiled kernels (fused_steps.py)."""
         config, batch, per = self.config, self.config.batch_size, self.per
         (online_in, next_obs_in, next_action_in, actor_target_in, _, _, _, noise_clip, one,
          gamma, dq_scale, _, _) = self._fused
         smoothing = self._smoothing
-        fused.critic_inputs(self.buffer.obs_action, online_in, next_obs, next_obs_in,
+        fused_steps.critic_inputs(self.buffer.obs_action, online_in, next_obs, next_obs_in,
                             actor_target_in, rng.normal_array(batch * self.act_dim),
                             config.policy_noise, noise_clip, smoothing)
-        fused.smoothed_actions(self.actor_target.forward(None, batch), smoothing, next_action_in,
-                               one)
+        fused_steps.smoothed_actions(self.actor_target.forward(None, batch), smoothing,
+                                     next_action_in, one)
         q, q_target = self.critic_pairs.forward(batch)
         dq = self._dq
-        fused.critic_target(q, q_target, reward, done, gamma, dq_scale, self._target_q, dq)
+        fused_steps.critic_target(q, q_target, reward, done, gamma, dq_scale, self._target_q, dq)
         if per is not None:
             per.update_priorities(dq[0], batch)
             dq *= per.weights
@@ -245,8 +246,8 @@ class TD3:
         od = self.obs_dim
         if self._fused is not None:  # straight into the networks' inputs
             _, _, _, _, actor_in, critic_obs_in, critic_action_in = self._fused[:7]
-            fused.copy2(obs, actor_in, critic_obs_in)
-            fused.copy(self.actor.forward(None, batch), critic_action_in)
+            fused_steps.copy2(obs, actor_in, critic_obs_in)
+            fused_steps.copy(self.actor.forward(None, batch), critic_action_in)
             self.critic1.forward(None, batch)
         else:
             obs_action = self._obs_action_pi
@@ -264,7 +265,7 @@ class TD3:
             int_polyak(self.target_params, self.params, self._int_polyak, tau)
             return
         if self._fused is not None:
-            fused.polyak(self.target_params, self.params, *self._fused[-2:])
+            fused_steps.polyak(self.target_params, self.params, *self._fused[-2:])
             return
         np.multiply(self.params, tau, out=self._polyak_tmp)
         self.target_params *= 1.0 - tau

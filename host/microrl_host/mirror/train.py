@@ -1,10 +1,11 @@
-"""The training loop of docs/ALGORITHM.md and the deterministic evaluation."""
+"""The training loop of docs/ALGORITHM.md and the deterministic evaluation (with the compiled
+kernels, the pendulum episodes of an evaluation advance in one call per step, fused_steps.py)."""
 
 import time
 
 import numpy as np
 
-from microrl_host.mirror import fused, pendulum
+from microrl_host.mirror import fused_steps, pendulum
 from microrl_host.mirror.envs import factory
 from microrl_host.mirror.pendulum import DT_S, MAX_SPEED_RAD_PER_S, MAX_TORQUE_NM, Pendulum
 from microrl_host.mirror.rng import Rng
@@ -58,7 +59,7 @@ def evaluate(agent_or_actor, episodes, seed, episode_steps=0, make_env=None):
 
 def _evaluate_pendulums(actor, envs, obs, steps):
     """evaluate's loop for pendulums with the compiled kernels: every step is the actor on all
-    rows and one fused.pendulum_steps over them, the same arithmetic as Pendulum.step."""
+    rows and one fused_steps.pendulum_steps over them, the same arithmetic as Pendulum.step."""
     state = np.array([env.get_state() for env in envs])
     returns = np.zeros(len(envs))
     constants = np.array([MAX_TORQUE_NM, MAX_SPEED_RAD_PER_S, DT_S, pendulum.GRAVITY_TERM,
@@ -67,7 +68,7 @@ def _evaluate_pendulums(actor, envs, obs, steps):
     x_in = actor.inputs(n)
     np.copyto(x_in, obs)
     for _ in range(steps):
-        fused.pendulum_steps(state, actor.forward(None, n), x_in, returns, constants)
+        fused_steps.pendulum_steps(state, actor.forward(None, n), x_in, returns, constants)
     return sum(returns.tolist()) / n
 
 
