@@ -30,7 +30,6 @@ import numpy as np
 
 from microrl_host.bench.learn import BENCH_DTYPE, bench_config, warm_up
 from microrl_host.mirror import fused
-from microrl_host.mirror.fused import loaded_libraries
 from microrl_host.mirror.train import SOLVED_RETURN
 from microrl_host.progress import train_mirror
 
@@ -75,6 +74,17 @@ def flushes_subnormals():
     return bool((tiny * np.float32(0.5))[0] == 0.0)
 
 
+def _loaded_libraries(pattern):
+    """Real paths of the shared libraries of this process whose file name matches `pattern`."""
+    found = []
+    with open("/proc/self/maps") as f:
+        for line in f:
+            path = line.split()[-1] if len(line.split()) >= 6 else ""
+            if re.search(pattern, os.path.basename(path)) and path not in found:
+                found.append(path)
+    return found
+
+
 def _openblas_core(path, symbols):
     """OpenBLAS's kernel name (e.g. "SkylakeX") from the loaded library at `path`, or None."""
     try:
@@ -92,7 +102,7 @@ def _openblas_core(path, symbols):
 def mirror_blas():
     """numpy's BLAS: name, version and the OpenBLAS kernel it runs."""
     blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-    libraries = loaded_libraries(r"openblas")
+    libraries = _loaded_libraries(r"openblas")
     core = _openblas_core(libraries[0], ("scipy_openblas_get_corename64_",
                                          "scipy_openblas_get_corename", "openblas_get_corename")
                           ) if libraries else None
@@ -156,7 +166,7 @@ def _peer_build_info(module_name):
                        ("RL_TOOLS_BACKEND_ENABLE_OPENBLAS", "OpenBLAS")):
         if flag in command:
             backend = name
-    libraries = loaded_libraries(r"^lib(open)?blas")
+    libraries = _loaded_libraries(r"^lib(open)?blas")
     core = _openblas_core(libraries[0], ("openblas_get_corename",)) if libraries else None
     flags = [f for f in ("-O3", "-march=native", "-ffast-math") if f in command]
     return {"backend": backend, "blas_libraries": libraries, "core": core, "flags": flags}

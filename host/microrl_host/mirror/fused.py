@@ -27,8 +27,6 @@ in the process, and `ENABLED` is true (set it false, or use `numpy_path()`, for 
 
 import contextlib
 import ctypes
-import os
-import re
 
 import numpy as np
 
@@ -44,25 +42,17 @@ _ROW, _COL_MAJOR, _NO_TRANS, _TRANS = 101, 102, 111, 112  # CBLAS enums
 _SLOT = 5  # ints per view in a table: address, rows, columns, row stride, column stride
 
 
-def loaded_libraries(pattern):
-    """Real paths of the shared libraries of this process whose file name matches `pattern`."""
-    found = []
-    with open("/proc/self/maps") as f:
-        for line in f:
-            path = line.split()[-1] if len(line.split()) >= 6 else ""
-            if re.search(pattern, os.path.basename(path)) and path not in found:
-                found.append(path)
-    return found
-
-
 def _numpy_cblas():
-    """(library path, symbol pattern, int bits) of the CBLAS numpy loaded, or None."""
-    for path in loaded_libraries(r"openblas|blas"):
-        lib = ctypes.CDLL(path)
-        for pattern, bits in (("scipy_cblas_%s64_", 64), ("scipy_cblas_%s", 32),
-                              ("cblas_%s64_", 64), ("cblas_%s", 32)):
-            if hasattr(lib, pattern % "sgemm"):
-                return path, pattern, bits
+    """(library handle, symbol pattern, int bits) of the CBLAS that numpy's matmul calls, or None:
+    looked up through numpy's own extension module, so its dependencies, not another BLAS the
+    process may have loaded."""
+    from numpy._core import _multiarray_umath
+
+    library = ctypes.CDLL(_multiarray_umath.__file__)
+    for pattern, bits in (("scipy_cblas_%s64_", 64), ("scipy_cblas_%s", 32),
+                          ("cblas_%s64_", 64), ("cblas_%s", 32)):
+        if hasattr(library, pattern % "sgemm"):
+            return library, pattern, bits
     return None
 
 
@@ -111,9 +101,8 @@ if _CBLAS is not None:
 
     # Only these symbols, in the compiler's own table: loading the library globally would let a
     # second BLAS loaded later (RLtools' in bench.peers) bind its internals to numpy's.
-    _LIBRARY = ctypes.CDLL(_CBLAS[0])
     for _name in ("sgemm", "dgemm", "sgemv", "dgemv", "sdot", "ddot"):
-        llvm.add_symbol(_CBLAS[1] % _name, ctypes.cast(getattr(_LIBRARY, _CBLAS[1] % _name),
+        llvm.add_symbol(_CBLAS[1] % _name, ctypes.cast(getattr(_CBLAS[0], _CBLAS[1] % _name),
                                                        ctypes.c_void_p).value)
     _I = types.int64 if _CBLAS[2] == 64 else types.int32
     _E, _P = types.int32, types.intp  # enums; pointers (passed as addresses)
