@@ -71,9 +71,9 @@ class Adam:
         bias_correction2_sqrt = math.sqrt(1.0 - b2**self.t)
         if self._fused:  # the same arithmetic, one pass
             cast = self.params.dtype.type
-            fused_steps.adam_step(self.params, g, m, v, *self._scalars, self.t % FLUSH_EVERY == 0,
-                            self._tiny, cast(bias_correction2_sqrt), cast(self.eps),
-                            cast(step_size))
+            fused_steps.adam_step(self.params, g, m, v, *self._scalars,
+                                  self.t % FLUSH_EVERY == 0, self._tiny,
+                                  cast(bias_correction2_sqrt), cast(self.eps), cast(step_size))
             return
         self._moments *= self._decays  # m *= b1, v *= b2
         np.multiply(g, self._gain_m, out=terms[0])

@@ -11,6 +11,8 @@ networks' inputs) is a few calls with numpy's numbers; `fused.numpy_path()` buil
 reference.
 """
 
+from collections import namedtuple
+
 import numpy as np
 
 from microrl_host.mirror import fused, fused_steps
@@ -21,6 +23,11 @@ from microrl_host.mirror.mlp import MLP, parameter_count, tensor_lengths
 from microrl_host.mirror.prioritized import Prioritized
 from microrl_host.mirror.replay import ReplayBuffer
 from microrl_host.mirror.twin import TwinPairs, TwinSequential
+
+
+# The compiled update's views (the networks' input columns) and constants in the learner dtype.
+_Compiled = namedtuple("_Compiled", "online_in next_obs_in next_action_in actor_target_in actor_in "
+                       "critic_obs_in critic_action_in noise_clip one gamma dq_scale keep tau")
 
 
 class TD3:
@@ -118,11 +125,11 @@ class TD3:
             cast = self.dtype.type
             online_in, target_in = self.critic_pairs.inputs(batch)
             critic1_in = self.critic1.inputs(batch)
-            self._fused = (online_in, target_in[:, :od], target_in[:, od:],
-                           self.actor_target.inputs(batch), self.actor.inputs(batch),
-                           critic1_in[:, :od], critic1_in[:, od:], cast(config.noise_clip),
-                           cast(1.0), cast(config.gamma), cast(2.0 / batch),
-                           cast(1.0 - config.tau), cast(config.tau))
+            self._fused = _Compiled(
+                online_in, target_in[:, :od], target_in[:, od:], self.actor_target.inputs(batch),
+                self.actor.inputs(batch), critic1_in[:, :od], critic1_in[:, od:],
+                cast(config.noise_clip), cast(1.0), cast(config.gamma), cast(2.0 / batch),
+                cast(1.0 - config.tau), cast(config.tau))
         self.qactor = None  # act_int8: the int8 copy of the actor that explores
         if config.act_int8:
             from microrl_host.mirror.qactor import QActor
@@ -220,18 +227,17 @@ class TD3:
 
     def _update_critic_fused(self, rng, reward, next_obs, done):
         """update_critic's arithmetic after the sample, in compiled kernels (fused_steps.py)."""
-        config, batch, per = self.config, self.config.batch_size, self.per
-        (online_in, next_obs_in, next_action_in, actor_target_in, _, _, _, noise_clip, one,
-         gamma, dq_scale, _, _) = self._fused
+        config, batch, per, c = self.config, self.config.batch_size, self.per, self._fused
         smoothing = self._smoothing
-        fused_steps.critic_inputs(self.buffer.obs_action, online_in, next_obs, next_obs_in,
-                            actor_target_in, rng.normal_array(batch * self.act_dim),
-                            config.policy_noise, noise_clip, smoothing)
+        fused_steps.critic_inputs(self.buffer.obs_action, c.online_in, next_obs, c.next_obs_in,
+                                  c.actor_target_in, rng.normal_array(batch * self.act_dim),
+                                  config.policy_noise, c.noise_clip, smoothing)
         fused_steps.smoothed_actions(self.actor_target.forward(None, batch), smoothing,
-                                     next_action_in, one)
+                                     c.next_action_in, c.one)
         q, q_target = self.critic_pairs.forward(batch)
         dq = self._dq
-        fused_steps.critic_target(q, q_target, reward, done, gamma, dq_scale, self._target_q, dq)
+        fused_steps.critic_target(q, q_target, reward, done, c.gamma, c.dq_scale, self._target_q,
+                                  dq)
         if per is not None:
             per.update_priorities(dq[0], batch)
             dq *= per.weights
@@ -245,9 +251,9 @@ class TD3:
         obs = self._obs
         od = self.obs_dim
         if self._fused is not None:  # straight into the networks' inputs
-            _, _, _, _, actor_in, critic_obs_in, critic_action_in = self._fused[:7]
-            fused_steps.copy2(obs, actor_in, critic_obs_in)
-            fused_steps.copy(self.actor.forward(None, batch), critic_action_in)
+            c = self._fused
+            fused_steps.copy2(obs, c.actor_in, c.critic_obs_in)
+            fused_steps.copy(self.actor.forward(None, batch), c.critic_action_in)
             self.critic1.forward(None, batch)
         else:
             obs_action = self._obs_action_pi
@@ -265,7 +271,7 @@ class TD3:
             int_polyak(self.target_params, self.params, self._int_polyak, tau)
             return
         if self._fused is not None:
-            fused_steps.polyak(self.target_params, self.params, *self._fused[-2:])
+            fused_steps.polyak(self.target_params, self.params, self._fused.keep, self._fused.tau)
             return
         np.multiply(self.params, tau, out=self._polyak_tmp)
         self.target_params *= 1.0 - tau
