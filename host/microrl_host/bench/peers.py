@@ -9,7 +9,9 @@ first. The settings tinyrl cannot match are listed in the report (`DIFFERENCES`)
 
 RLtools runs in a worker process of its own: its module is built with -ffast-math, and loading it sets
 flush-to-zero for the whole process, which would change the mirror's arithmetic (and its speed) if
-both shared one. Each side's report says whether it flushes subnormals. Writes peers.json, peers.md.
+both shared one. Each side's report says whether it flushes subnormals. The mirror runs its compiled
+kernels (mirror/fused.py: numba, numpy's own BLAS) and the report names them. Writes peers.json,
+peers.md.
 """
 
 import argparse
@@ -26,7 +28,8 @@ import warnings
 
 import numpy as np
 
-from microrl_host.bench.learn import BENCH_DTYPE, bench_config
+from microrl_host.bench.learn import BENCH_DTYPE, bench_config, warm_up
+from microrl_host.mirror import fused
 from microrl_host.mirror.train import SOLVED_RETURN
 from microrl_host.progress import train_mirror
 
@@ -37,8 +40,8 @@ DIFFERENCES = (
     "Adam's epsilon inside the square root in RLtools (EPSILON_SQRT, left at its default 1e-7)",
     "RLtools evaluates at steps 0, 1000, ..., 9000, the mirror at 1000, ..., 10 000 (10 each)",
     "tinyrl steps gymnasium's Pendulum-v1 (RescaleAction to [-1, 1]) through Python callbacks, "
-    "the mirror its own Pendulum in Python; RLtools' final return is 10 more deterministic "
-    "episodes after training (untimed)",
+    "the mirror its own Pendulum in Python (its evaluation episodes in one compiled step each); "
+    "RLtools' final return is 10 more deterministic episodes after training (untimed)",
     "float32 both; RLtools is built with -O3 -march=native -ffast-math",
 )
 
@@ -280,6 +283,8 @@ def run_bench_peers(out_dir, seeds=(0, 1, 2, 3, 4), steps=10000, peer=None, prog
                  % (peer.info["tinyrl"], peer.info["backend"],
                     ", ".join(peer.info["blas_libraries"]) or "no BLAS library",
                     peer.info["build_s"]))
+        warm_up_s = warm_up()
+        progress("mirror: kernels loaded, a warm-up run of %.2f s" % warm_up_s)
         runs = {"mirror": [], "rltools": []}
         for i, seed in enumerate(seeds):
             order = ("mirror", "rltools") if i % 2 == 0 else ("rltools", "mirror")
@@ -294,6 +299,8 @@ def run_bench_peers(out_dir, seeds=(0, 1, 2, 3, 4), steps=10000, peer=None, prog
     doc = {
         "steps": steps, "seeds": list(seeds),
         "mirror": {"dtype": np.dtype(BENCH_DTYPE).name, "numpy": np.__version__,
+                   "kernels": "numba " + fused.numba.__version__ if fused.active() else None,
+                   "warm_up_s": round(warm_up_s, 3),
                    "blas": mirror_blas(), "flushes_subnormals": flushes_subnormals(),
                    "config": config.to_dict(), "summary": summarize(runs["mirror"], steps),
                    "runs": runs["mirror"]},
@@ -336,8 +343,10 @@ def markdown(doc):
              "| learner | build | wall s median | wall s min-max | CPU s median | final return "
              "median | final return min-max | runs at >= -200 |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
-    rows = (("mirror", "numpy %s, %s %s (%s)" % (doc["mirror"]["numpy"], blas["name"],
-                                                 blas["version"], blas["core"])),
+    kernels = doc["mirror"].get("kernels")
+    rows = (("mirror", "numpy %s%s, %s %s (%s)" % (doc["mirror"]["numpy"],
+                                                   " + %s kernels" % kernels if kernels else "",
+                                                   blas["name"], blas["version"], blas["core"])),
             ("rltools", "%s %s (%s), %s" % (build["backend"], ", ".join(build["blas_libraries"]),
                                             build["core"], " ".join(build["flags"]))))
     for name, label in rows:
@@ -354,6 +363,9 @@ def markdown(doc):
             _step(m["first_step_at_minus_200"]), _step(r["first_step_at_minus_200"])))
     lines += ["", "Subnormals flushed to zero: mirror %s, RLtools %s (its own process)."
               % (_yes(doc["mirror"]["flushes_subnormals"]), _yes(build["flushes_subnormals"])),
+              "", "Before the timed runs: RLtools built or loaded in %.1f s, the mirror's kernels "
+              "loaded by a warm-up run of %.2f s." % (build["build_s"],
+                                                     doc["mirror"].get("warm_up_s", 0.0)),
               "", "What differs:", ""] + ["- " + d for d in doc["differences"]]
     return "\n".join(lines) + "\n"
 

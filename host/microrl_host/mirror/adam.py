@@ -11,6 +11,9 @@ smallest normal to zero. The update such an m makes is below lr / (1 - beta1) * 
 float32 at lr 1e-3), under half an ulp of any parameter above 1e-25, so the parameters are those of
 the update without the flush.
 
+With the compiled kernels (fused_steps.py) `step` is one pass over the vector, the same
+operations in the same order with every constant in the dtype, so the same numbers.
+
 `Int16Adam` is the device's `state="int16"` Adam: per tensor, int16 codes of m and of sqrt(v) with
 scales max|m| / 32767 and max sqrt(v) / 32767, in the device's order of operations.
 """
@@ -18,6 +21,8 @@ scales max|m| / 32767 and max sqrt(v) / 32767, in the device's order of operatio
 import math
 
 import numpy as np
+
+from microrl_host.mirror import fused, fused_steps
 
 ROUND_UP_SLACK = 0.001  # sqrt(v) codes round up, except quotients within this of an integer
 FLUSH_EVERY = 8  # steps between flushes of subnormal first moments to zero
@@ -52,12 +57,24 @@ class Adam:
         self._tmp = np.zeros_like(self.params)
         self._subnormal = np.zeros(self.params.shape, bool)
         self._tiny = np.finfo(dtype).tiny  # smallest normal number
+        # the compiled step (fused_steps.adam_step): its scalars in the dtype
+        self._fused = fused.active()
+        self._scalars = tuple(dtype.type(x) for x in (self.beta1, self.beta2, 1.0 - self.beta1,
+                                                      1.0 - self.beta2))
 
     def step(self):
         """t += 1; m, v moving averages; p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)."""
         self.t += 1
         b1, b2 = self.beta1, self.beta2
         m, v, g, tmp, terms = self.m, self.v, self.grads, self._tmp, self._terms
+        step_size = self.lr / (1.0 - b1**self.t)
+        bias_correction2_sqrt = math.sqrt(1.0 - b2**self.t)
+        if self._fused:  # the same arithmetic, one pass
+            cast = self.params.dtype.type
+            fused_steps.adam_step(self.params, g, m, v, *self._scalars,
+                                  self.t % FLUSH_EVERY == 0, self._tiny,
+                                  cast(bias_correction2_sqrt), cast(self.eps), cast(step_size))
+            return
         self._moments *= self._decays  # m *= b1, v *= b2
         np.multiply(g, self._gain_m, out=terms[0])
         np.multiply(g, g, out=terms[1])
@@ -67,8 +84,6 @@ class Adam:
             np.absolute(m, out=tmp)
             np.less(tmp, self._tiny, out=self._subnormal)
             np.copyto(m, 0.0, where=self._subnormal)
-        step_size = self.lr / (1.0 - b1**self.t)
-        bias_correction2_sqrt = math.sqrt(1.0 - b2**self.t)
         np.sqrt(v, out=tmp)
         tmp /= bias_correction2_sqrt
         tmp += self.eps

@@ -15,13 +15,18 @@ and kept, so a pass is the numpy calls themselves. Back-propagating through a la
 W^T; numpy's BLAS does that product with W^T read in place at two thirds of the speed of the plain
 one, so layers of more than `TRANSPOSE_COPY_MIN` parameters copy W^T once per pass and multiply
 by the copy.
+
+With the compiled kernels (`fused.py`, numba; the default after `make setup`) a plan also holds a
+table of its views, and a pass is one call: the same BLAS products with the same arguments and the
+ReLUs, masks and outer products in numpy's order, so the numbers are this numpy path's to the bit.
+Objects built under `fused.numpy_path()` run the numpy calls below, the reference.
 """
 
 import math
 
 import numpy as np
 
-from microrl_host.mirror import intdot
+from microrl_host.mirror import fused, intdot
 
 OUTPUT_ACTIVATIONS = ("tanh", "linear")
 PRODUCTS = ("float", "int16")  # "int16": the device's viper backend (see intdot)
@@ -57,14 +62,18 @@ def forward_steps(x_aug, layers, outputs, masks, n, lead=0):
     return steps
 
 
-def run_forward(steps, zero, output_activation):
-    """Run forward_steps (their inputs already written); returns the output view."""
-    for x_aug, layer, h_aug, h, mask in steps:
-        np.matmul(x_aug, layer, out=h)
-        if mask is not None:
-            # ReLU over the whole buffer: the ones column stays one.
-            np.greater(h_aug, zero, out=mask)
-            np.multiply(h_aug, mask, out=h_aug)
+def run_forward(steps, zero, output_activation, table=None):
+    """Run forward_steps (their inputs already written); returns the output view. With `table`
+    (fused.forward_table of the steps) the products and ReLUs are one compiled call."""
+    if table is not None:
+        fused.forward(table, zero)
+    else:
+        for x_aug, layer, h_aug, h, mask in steps:
+            np.matmul(x_aug, layer, out=h)
+            if mask is not None:
+                # ReLU over the whole buffer: the ones column stays one.
+                np.greater(h_aug, zero, out=mask)
+                np.multiply(h_aug, mask, out=h_aug)
     out = steps[-1][3]
     if output_activation == "tanh":
         np.tanh(out, out=out)
@@ -119,6 +128,7 @@ class MLP:
         self._polyak_tmp = np.zeros(count, self.dtype)
         self._forward_plans = {}
         self._backward_plans = {}
+        self._fused = fused.active() and products == "float"  # compiled passes (fused.py)
         if rng is not None:
             self.init_params(rng)
 
@@ -153,21 +163,27 @@ class MLP:
         self.params[:] = scale * (2.0 * uniforms - 1.0)
 
     def _forward_plan(self, n):
-        """(input view, forward_steps, output view) for n rows."""
+        """(input view, forward_steps, output view, fused table or None) for n rows."""
         plan = self._forward_plans.get(n)
         if plan is None:
             steps = forward_steps(self._input[:n], self.layers, self._outputs, self._masks, n)
-            plan = self._forward_plans[n] = (self._input[:n, :-1], steps, steps[-1][3])
+            plan = self._forward_plans[n] = (self._input[:n, :-1], steps, steps[-1][3],
+                                             fused.forward_table(steps) if self._fused else None)
         return plan
+
+    def inputs(self, n):
+        """The (n, in) input view that `forward(None, n)` reads."""
+        return self._forward_plan(n)[0]
 
     def forward(self, x, n):
         """Outputs for the first `n` rows of `x` (n, in), a view into an internal buffer that the
-        next forward overwrites."""
+        next forward overwrites. `x=None`: `inputs(n)` is already written (float products)."""
         if self.products == "int16":
             return self._forward_int(x, n)
-        x_in, steps, _ = self._forward_plan(n)
-        np.copyto(x_in, x)
-        return run_forward(steps, self._zero, self.output_activation)
+        x_in, steps, _, table = self._forward_plan(n)
+        if x is not None:
+            np.copyto(x_in, x)
+        return run_forward(steps, self._zero, self.output_activation, table)
 
     def _backward_plan(self, n):
         """(output, tanh grad, [(x_aug^T, [dW; db], layer, W^T copy, dx_aug, dx, mask)]) for n
@@ -181,8 +197,12 @@ class MLP:
                 mask = self._masks[k - 1][:n] if k > 0 else None
                 steps.append((x_aug.T, self.layer_grads[k], self.layers[k], self._transposed[k],
                               dx_aug, dx_aug[:, :-1], mask))
-            plan = self._backward_plans[n] = (self._outputs[-1][:n], self._tanh_grad[:n],
-                                              steps)
+            y, tanh_grad = self._outputs[-1][:n], self._tanh_grad[:n]
+            table = None
+            if self._fused:
+                table = fused.backward_table(
+                    [(y, tanh_grad if self.output_activation == "tanh" else None, steps)])
+            plan = self._backward_plans[n] = (y, tanh_grad, steps, table)
         return plan
 
     def backward(self, dy, n, param_grads=True, input_grads=True):
@@ -191,7 +211,10 @@ class MLP:
         with `input_grads` False, stops at the first layer's gradients and returns None."""
         if self.products == "int16":
             return self._backward_int(dy, n, param_grads, input_grads)
-        y, dz, steps = self._backward_plan(n)
+        y, dz, steps, table = self._backward_plan(n)
+        if table is not None and dy.dtype == self.dtype and dy.shape == y.shape:
+            fused.backward(table, dy[None], self._zero, param_grads, input_grads)
+            return steps[-1][5] if input_grads else None
         if self.output_activation == "tanh":
             np.multiply(y, y, out=dz)
             np.subtract(1.0, dz, out=dz)

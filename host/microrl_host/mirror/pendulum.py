@@ -18,8 +18,8 @@ OBS_DIM = 3  # [cos th, sin th, thdot]
 ACT_DIM = 1
 EPISODE_STEPS = 200
 
-_GRAVITY_TERM = 3.0 * G_M_PER_S2 / (2.0 * LENGTH_M)
-_TORQUE_TERM = 3.0 / (MASS_KG * LENGTH_M**2)
+GRAVITY_TERM = 3.0 * G_M_PER_S2 / (2.0 * LENGTH_M)  # thdot' = GRAVITY_TERM sin th + TORQUE_TERM u
+TORQUE_TERM = 3.0 / (MASS_KG * LENGTH_M**2)
 
 
 def angle_normalize(x):
@@ -74,7 +74,7 @@ class Pendulum:
         th = self.th
         thdot = self.thdot
         cost = angle_normalize(th) ** 2 + 0.1 * thdot**2 + 0.001 * u**2
-        thdot = thdot + (_GRAVITY_TERM * math.sin(th) + _TORQUE_TERM * u) * DT_S
+        thdot = thdot + (GRAVITY_TERM * math.sin(th) + TORQUE_TERM * u) * DT_S
         thdot = min(max(thdot, -MAX_SPEED_RAD_PER_S), MAX_SPEED_RAD_PER_S)
         self.th = th + thdot * DT_S
         self.thdot = thdot

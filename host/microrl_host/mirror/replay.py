@@ -2,10 +2,13 @@
 
 A row is `[obs (obs_dim), action (act_dim), reward, next_obs (obs_dim), done]`, rounded to float32 on
 `add` as on the device. `sample` gathers rows with one fancy-indexing call into a preallocated batch
-table of the learner dtype and returns column views of it.
+table of the learner dtype and returns column views of it (with the compiled kernels,
+fused_steps.py, one call that gathers and converts).
 """
 
 import numpy as np
+
+from microrl_host.mirror import fused, fused_steps
 
 
 class ReplayBuffer:
@@ -32,6 +35,7 @@ class ReplayBuffer:
         self._rows32 = np.zeros((0, width), np.float32)
         self._rows = np.zeros((0, width), self.dtype)
         self._plans = {}  # batch -> (rows32 or None, rows, obs_action, column views)
+        self._fused = fused.active()  # gather and convert in one compiled pass
 
     def add(self, obs, action, reward, next_obs, done, episode_end=False):
         """Store one transition, overwriting the oldest once full (`episode_end` is not needed)."""
@@ -73,7 +77,9 @@ class ReplayBuffer:
         if plan is None:
             plan = self._decode_plan(idx.size)
         rows32, rows, self.obs_action, columns = plan
-        if rows32 is None:
+        if self._fused:
+            fused_steps.take_rows(self._table, idx, rows)
+        elif rows32 is None:
             np.take(self._table, idx, axis=0, out=rows)
         else:
             np.take(self._table, idx, axis=0, out=rows32)

@@ -6,12 +6,15 @@ all k at once and the XSH-RR output is vectorised; with them the block's uniform
 position, the normal whose two uniforms start there. Every draw, scalar or block, then reads the
 next outputs of the block, so both kinds consume exactly the numbers the scalar definitions would,
 one after the other, and a TD3 update's 300 draws cost a few slices instead of two dozen numpy
-calls.
+calls. With the compiled kernels (fused_steps.py) the block's integer work, its uniforms and the
+normals' arithmetic around numpy's log and cos are two calls, with the same numbers.
 """
 
 import math
 
 import numpy as np
+
+from microrl_host.mirror import fused, fused_steps
 
 _MULT = 6364136223846793005
 _MASK64 = (1 << 64) - 1
@@ -44,6 +47,8 @@ class Rng:
         self._pos = 0  # outputs of the block consumed
         self._len = 0  # outputs in the block
         self._u32 = self._uniform = self._normal = None
+        self._fused = fused.active()  # the block's integer work in one compiled pass
+        self._buffers = None  # the compiled path's block arrays (u32, uniform, normal, 2 work)
 
     def _advance(self, state):
         return (state * _MULT + self.inc) & _MASK64
@@ -88,6 +93,9 @@ class Rng:
         start = self.state
         count = max(BLOCK_DRAWS, need)
         self._grow_jump_tables(count)
+        if self._fused:
+            self._refill_fused(start, count)
+            return
         old = self._jump_a[:count] * np.uint64(start)
         old += self._jump_c[:count]
         # XSH-RR: x = ((old >> 18) ^ old) >> 27 truncated to 32 bits, rotated right by old >> 59;
@@ -103,6 +111,22 @@ class Rng:
         self._u32 = x
         self._uniform = (x >> _U8).astype(np.float64) * _U32_TO_UNIT
         self._normal = _normal_from_uniforms(self._uniform[:-1], self._uniform[1:])
+        self._start = start
+        self._pos = 0
+        self._len = count
+
+    def _refill_fused(self, start, count):
+        """_refill's numbers from fused_steps.pcg_block, with numpy's log and cos as in
+        _normal_from_uniforms."""
+        if self._buffers is None or self._buffers[0].shape[0] != count:
+            self._buffers = (np.zeros(count, np.uint64), np.zeros(count), np.zeros(count - 1),
+                             np.zeros(count - 1), np.zeros(count - 1))
+        u32, uniform, normal, log, cos = self._buffers
+        fused_steps.pcg_block(self._jump_a, self._jump_c, np.uint64(start), u32, uniform, log, cos)
+        np.log(log, out=log)
+        np.cos(cos, out=cos)
+        fused_steps.box_muller(log, cos, normal)
+        self._u32, self._uniform, self._normal = u32, uniform, normal
         self._start = start
         self._pos = 0
         self._len = count
@@ -150,6 +174,10 @@ class Rng:
         if not 0 < n <= _MASK32:
             raise ValueError(f"n must be in [1, 2**32), got {n}")
         pos = self._take(count)
+        if self._fused:
+            out = np.empty(count, np.int64)
+            fused_steps.below(self._u32[pos:pos + count], np.uint64(n), out)
+            return out
         u = self._u32[pos:pos + count] * np.uint64(n)
         u >>= _U32
         return u.astype(np.int64)

@@ -5,10 +5,17 @@ Same functions in the same order as the device: `act`, `train_step`, `update_cri
 another, so the Polyak update is one vectorised operation, and the two critics (same learning rate,
 always stepped together) share one Adam, which is element for element the two Adams of the spec.
 Both vectors sit in one buffer, so the critic update's four critic passes are one stack (TwinPairs).
+With the compiled kernels (fused_steps.py) the batch arithmetic around the passes (smoothing
+noise, the clipped double-Q target and its gradient, Polyak averaging, the copies into the
+networks' inputs) is a few calls with numpy's numbers; `fused.numpy_path()` builds the numpy
+reference.
 """
+
+from collections import namedtuple
 
 import numpy as np
 
+from microrl_host.mirror import fused, fused_steps
 from microrl_host.mirror.adam import Adam, Int16Adam
 from microrl_host.mirror.intadam import IntAdam, polyak as int_polyak
 from microrl_host.mirror.compressed import CompressedReplayBuffer
@@ -16,6 +23,11 @@ from microrl_host.mirror.mlp import MLP, parameter_count, tensor_lengths
 from microrl_host.mirror.prioritized import Prioritized
 from microrl_host.mirror.replay import ReplayBuffer
 from microrl_host.mirror.twin import TwinPairs, TwinSequential
+
+
+# The compiled update's views (the networks' input columns) and constants in the learner dtype.
+_Compiled = namedtuple("_Compiled", "online_in next_obs_in next_action_in actor_target_in actor_in "
+                       "critic_obs_in critic_action_in noise_clip one gamma dq_scale keep tau")
 
 
 class TD3:
@@ -108,6 +120,16 @@ class TD3:
         self.per = None  # prioritized replay, when the config asks for it
         if config.prioritized:
             self.per = Prioritized(config, self.buffer, batch, self.dtype)
+        self._fused = None  # compiled batch arithmetic (fused_steps.py): its views and constants
+        if self.critic_pairs is not None and fused.active():
+            cast = self.dtype.type
+            online_in, target_in = self.critic_pairs.inputs(batch)
+            critic1_in = self.critic1.inputs(batch)
+            self._fused = _Compiled(
+                online_in, target_in[:, :od], target_in[:, od:], self.actor_target.inputs(batch),
+                self.actor.inputs(batch), critic1_in[:, :od], critic1_in[:, od:],
+                cast(config.noise_clip), cast(1.0), cast(config.gamma), cast(2.0 / batch),
+                cast(1.0 - config.tau), cast(config.tau))
         self.qactor = None  # act_int8: the int8 copy of the actor that explores
         if config.act_int8:
             from microrl_host.mirror.qactor import QActor
@@ -159,6 +181,9 @@ class TD3:
         else:
             obs, _action, reward, next_obs, done = per.sample(rng, batch)
         self._obs = obs
+        if self._fused is not None and self.critic_pairs is not None:
+            self._update_critic_fused(rng, reward, next_obs, done)
+            return
         pairs = self.critic_pairs
         if pairs is None:
             obs_action, next_obs_action = self.buffer.obs_action, self._next_obs_action
@@ -200,15 +225,41 @@ class TD3:
         self.critic_optimizer.step()
         self.critic_updates += 1
 
+    def _update_critic_fused(self, rng, reward, next_obs, done):
+        """update_critic's arithmetic after the sample, in compiled kernels (fused_steps.py)."""
+        config, batch, per, c = self.config, self.config.batch_size, self.per, self._fused
+        smoothing = self._smoothing
+        fused_steps.critic_inputs(self.buffer.obs_action, c.online_in, next_obs, c.next_obs_in,
+                                  c.actor_target_in, rng.normal_array(batch * self.act_dim),
+                                  config.policy_noise, c.noise_clip, smoothing)
+        fused_steps.smoothed_actions(self.actor_target.forward(None, batch), smoothing,
+                                     c.next_action_in, c.one)
+        q, q_target = self.critic_pairs.forward(batch)
+        dq = self._dq
+        fused_steps.critic_target(q, q_target, reward, done, c.gamma, c.dq_scale, self._target_q,
+                                  dq)
+        if per is not None:
+            per.update_priorities(dq[0], batch)
+            dq *= per.weights
+        self.critics.backward(dq, batch)
+        self.critic_optimizer.step()
+        self.critic_updates += 1
+
     def update_actor(self):
         """Deterministic policy gradient: minimise -mean(Q1(s, actor(s))) on the last batch."""
         batch = self.config.batch_size
         obs = self._obs
-        obs_action = self._obs_action_pi
         od = self.obs_dim
-        obs_action[:, :od] = obs
-        obs_action[:, od:] = self.actor.forward(obs, batch)
-        self.critic1.forward(obs_action, batch)
+        if self._fused is not None:  # straight into the networks' inputs
+            c = self._fused
+            fused_steps.copy2(obs, c.actor_in, c.critic_obs_in)
+            fused_steps.copy(self.actor.forward(None, batch), c.critic_action_in)
+            self.critic1.forward(None, batch)
+        else:
+            obs_action = self._obs_action_pi
+            obs_action[:, :od] = obs
+            obs_action[:, od:] = self.actor.forward(obs, batch)
+            self.critic1.forward(obs_action, batch)
         dq_dinput = self.critic1.backward(self._dq_actor, batch, param_grads=False)
         self.actor.backward(dq_dinput[:, od:], batch, input_grads=False)
         self.actor_optimizer.step()
@@ -218,6 +269,9 @@ class TD3:
         tau = self.config.tau
         if self._int_polyak is not None:
             int_polyak(self.target_params, self.params, self._int_polyak, tau)
+            return
+        if self._fused is not None:
+            fused_steps.polyak(self.target_params, self.params, self._fused.keep, self._fused.tau)
             return
         np.multiply(self.params, tau, out=self._polyak_tmp)
         self.target_params *= 1.0 - tau

@@ -1,10 +1,13 @@
-"""The training loop of docs/ALGORITHM.md and the deterministic evaluation."""
+"""The training loop of docs/ALGORITHM.md and the deterministic evaluation (with the compiled
+kernels, the pendulum episodes of an evaluation advance in one call per step, fused_steps.py)."""
 
 import time
 
 import numpy as np
 
+from microrl_host.mirror import fused_steps, pendulum
 from microrl_host.mirror.envs import factory
+from microrl_host.mirror.pendulum import DT_S, MAX_SPEED_RAD_PER_S, MAX_TORQUE_NM, Pendulum
 from microrl_host.mirror.rng import Rng
 from microrl_host.mirror.td3 import TD3
 
@@ -29,6 +32,9 @@ def evaluate(agent_or_actor, episodes, seed, episode_steps=0, make_env=None):
     for i, env in enumerate(envs):
         obs[i] = env.reset(eval_rng)
     chunk = actor.max_batch
+    if (getattr(actor, "_fused", False) and episodes <= chunk
+            and all(type(env) is Pendulum for env in envs)):
+        return _evaluate_pendulums(actor, envs, obs, episode_steps or envs[0].episode_steps)
     returns = [0.0] * episodes
     alive = list(range(episodes))  # episodes still running, in order
     for _ in range(episode_steps or envs[0].episode_steps):
@@ -49,6 +55,21 @@ def evaluate(agent_or_actor, episodes, seed, episode_steps=0, make_env=None):
             if not alive:
                 break
     return sum(returns) / episodes
+
+
+def _evaluate_pendulums(actor, envs, obs, steps):
+    """evaluate's loop for pendulums with the compiled kernels: every step is the actor on all
+    rows and one fused_steps.pendulum_steps over them, the same arithmetic as Pendulum.step."""
+    state = np.array([env.get_state() for env in envs])
+    returns = np.zeros(len(envs))
+    constants = np.array([MAX_TORQUE_NM, MAX_SPEED_RAD_PER_S, DT_S, pendulum.GRAVITY_TERM,
+                          pendulum.TORQUE_TERM])
+    n = len(envs)
+    x_in = actor.inputs(n)
+    np.copyto(x_in, obs)
+    for _ in range(steps):
+        fused_steps.pendulum_steps(state, actor.forward(None, n), x_in, returns, constants)
+    return sum(returns.tolist()) / n
 
 
 def train(config, dtype=np.float64, on_episode=None, on_eval=None, products="float",

@@ -6,12 +6,14 @@ buffer (as TD3 lays out critic 1 and critic 2) are seen as one stack: each layer
 two MLPs run one after the other; only the count of numpy calls halves, which is what costs on
 batches of 100 rows. Passes run from plans of views taken once per row count, and large layers
 multiply by a copy of W^T, as in mlp.py. `TwinPairs` stacks the critics with their targets the same
-way, (2, 2) networks on two inputs in one pass.
+way, (2, 2) networks on two inputs in one pass. With the compiled kernels (fused.py) each pass is
+one call over a table of the per-network views, with the same numbers.
 """
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from microrl_host.mirror import fused
 from microrl_host.mirror.mlp import TRANSPOSE_COPY_MIN, forward_steps, run_forward, times_transpose
 
 
@@ -64,20 +66,22 @@ class TwinMLP:
         self._zero = dtype.type(0)
         self._forward_plans = {}
         self._backward_plans = {}
+        self._fused = fused.active()  # compiled passes (fused.py)
 
     def _forward_plan(self, n):
         plan = self._forward_plans.get(n)
         if plan is None:
             steps = forward_steps(self._input[:n], self.layers, self._outputs, self._masks, n,
                                   lead=1)
-            plan = self._forward_plans[n] = (self._input[:n, :-1], steps, steps[-1][3])
+            table = fused.forward_table(steps, (2,)) if self._fused else None
+            plan = self._forward_plans[n] = (self._input[:n, :-1], steps, steps[-1][3], table)
         return plan
 
     def forward(self, x, n):
         """Both networks on the same input `x` (n, in): outputs (2, n, out), an internal view."""
-        x_in, steps, _ = self._forward_plan(n)
+        x_in, steps, _, table = self._forward_plan(n)
         np.copyto(x_in, x)
-        return run_forward(steps, self._zero, self.output_activation)
+        return run_forward(steps, self._zero, self.output_activation, table)
 
     def _backward_plan(self, n):
         plan = self._backward_plans.get(n)
@@ -92,13 +96,25 @@ class TwinMLP:
                 else:
                     x_aug_t, back = self._input[:n].T, None
                 steps.append((x_aug_t, self.layer_grads[k], back))
-            plan = self._backward_plans[n] = (self._outputs[-1][:, :n],
-                                              self._tanh_grad[:, :n], steps)
+            y, tanh_grad = self._outputs[-1][:, :n], self._tanh_grad[:, :n]
+            table = None
+            if self._fused:
+                table = fused.backward_table(
+                    [(y[j], tanh_grad[j] if self.output_activation == "tanh" else None,
+                      [(x_aug_t if x_aug_t.ndim == 2 else x_aug_t[j], grad[j])
+                       + ((None,) * 5 if back is None else
+                          tuple(None if v is None else v[j] for v in back))
+                       for x_aug_t, grad, back in steps])
+                     for j in range(2)])
+            plan = self._backward_plans[n] = (y, tanh_grad, steps, table)
         return plan
 
     def backward(self, dy, n):
         """Back-propagate dL/dy (2, n, out) and overwrite both networks' parameter gradients."""
-        y, dz, steps = self._backward_plan(n)
+        y, dz, steps, table = self._backward_plan(n)
+        if table is not None and dy.dtype == self.dtype and dy.shape == y.shape:
+            fused.backward(table, dy, self._zero, True, False)
+            return
         if self.output_activation == "tanh":
             np.multiply(y, y, out=dz)
             np.subtract(1.0, dz, out=dz)
@@ -144,6 +160,7 @@ class TwinPairs:
         self.output_activation = first.output_activation
         self._zero = dtype.type(0)
         self._plans = {}
+        self._fused = fused.active()  # compiled passes (fused.py)
 
     def inputs(self, n):
         """The (2, n, in) input of the next `forward`: [0] the online twins', [1] the targets'."""
@@ -152,11 +169,13 @@ class TwinPairs:
     def forward(self, n):
         """All four networks on `inputs(n)`: outputs (2, 2, n, out), [0] the online twins', [1]
         the targets', an internal view."""
-        steps = self._plans.get(n)
-        if steps is None:  # (2, 1, n, in + 1) input: each input to both twins
-            steps = self._plans[n] = forward_steps(self._input[:, None, :n], self.layers,
-                                                   self._outputs, self._masks, n, lead=2)
-        return run_forward(steps, self._zero, self.output_activation)
+        plan = self._plans.get(n)
+        if plan is None:  # (2, 1, n, in + 1) input: each input to both twins
+            steps = forward_steps(self._input[:, None, :n], self.layers, self._outputs,
+                                  self._masks, n, lead=2)
+            plan = self._plans[n] = (steps, fused.forward_table(steps, (2, 2))
+                                     if self._fused else None)
+        return run_forward(plan[0], self._zero, self.output_activation, plan[1])
 
 
 class TwinSequential:
