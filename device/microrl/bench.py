@@ -171,15 +171,18 @@ def _allocation(run, check):
     """(bytes one run allocates with collection disabled or None, the free heap, why not)."""
     free = _free_bytes()
     a0 = _mem_alloc()
+    result = None
     gc.disable()
     try:
         result = run()
         alloc_bytes = _mem_alloc() - a0
-    except MemoryError:
-        return None, free, ("not measurable: with collection disabled one run needs more than "
-                            "the %d bytes free" % free)
+    except MemoryError:  # the heap may be full to the last block: nothing is built before
+        alloc_bytes = None
     finally:
         gc.enable()
+    if alloc_bytes is None:
+        return None, free, ("not measurable: with collection disabled one run needs more than "
+                            "the %d bytes free" % free)
     check(result)
     return alloc_bytes, free, None
 
