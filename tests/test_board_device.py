@@ -166,3 +166,24 @@ def test_bench_harness_reports_and_rejects_a_changing_result():
     assert large["alloc_bytes"] is None and large["median_us"] >= 0
     assert large["alloc_error"] == ("not measurable: with collection disabled one run needs more "
                                     "than the %d bytes free" % large["alloc_free_bytes"])
+
+
+HEAP_FULL_SCRIPT = """
+from microrl import bench
+def run():
+    chain = None
+    while True:  # one-block objects until none is left: the heap full to its last block
+        chain = (chain,)
+alloc, free, why = bench._allocation(run, lambda result: None)
+print(json.dumps([alloc, free, why]))
+"""
+
+
+def test_allocation_of_a_run_that_fills_the_heap_to_its_last_block_is_reported_not_raised():
+    """With collection disabled the run takes every block; the message that says so is built
+    after collection is back (building it first raised MemoryError itself)."""
+    alloc, free, why = run_device(HEAP_FULL_SCRIPT, heap="128K")
+    assert alloc is None
+    assert 50000 < free < 131072
+    assert why == ("not measurable: with collection disabled one run needs more than the %d "
+                   "bytes free" % free)
