@@ -76,3 +76,28 @@ def test_deploy_rejects_an_unknown_backend(capsys):
     assert "argument --backend: invalid choice: 'numpyy'" in capsys.readouterr().err
     with pytest.raises(deploy.DeployError, match="--backend must be one of viper, python, ulab"):
         deploy.board_settings(PROFILE, backend="numpy")
+
+
+PRODUCTS = """
+from microrl.app import choose_backend
+choose_backend(%r)
+import microrl
+from microrl import kernels_vfp
+from microrl.backend import K, NAME, PRODUCTS
+from microrl.sysinfo import describe
+print(json.dumps({"backend": NAME, "products": PRODUCTS, "hello": describe()["products"],
+                  "compiled": kernels_vfp.COMPILED, "choice": getattr(microrl, "VFP_CHOICE", None),
+                  "dense": K.dense is kernels_vfp.dense}))
+"""
+
+
+@pytest.mark.parametrize("settings,choice", [({}, None), ({"vfp": False}, False),
+                                             ({"vfp": True}, True)])
+@pytest.mark.parametrize("engine,backend", [("micropython", "viper"), ("cpython", "numpy")])
+def test_products_are_reported_and_vfp_stays_off_without_a_thumb_fpu(settings, choice, engine,
+                                                                     backend):
+    """kernels_vfp needs ulab in single precision on an ARMv7E-M core with an FPU: on the
+    desktop its assembler source does not compile, and the products are the backend's own."""
+    out = run_device(PRODUCTS % (settings,), engine=engine, backend=backend)
+    assert out == {"backend": backend, "products": backend, "hello": backend, "compiled": False,
+                   "choice": choice, "dense": False}

@@ -78,6 +78,12 @@ def _load(choice, source="MICRORL_BACKEND"):
     return "python", None, why if choice else "no ulab, and " + reason
 
 
+def _vfp_wanted():
+    """False when the board settings' "vfp" (app.py passes it on as ``VFP_CHOICE``) says so."""
+    import microrl
+    return getattr(microrl, "VFP_CHOICE", True) is not False
+
+
 _PROBE = "@micropython.viper\ndef _f(x: int) -> int:\n    return x + 1\n"
 
 
@@ -128,4 +134,5 @@ elif NAME == "viper":
 else:
     from . import kernels_nd as K
     STORE_BITS = FLOAT_BITS if NAME == "ulab" else 64
-    K.init(_np, NAME == "ulab", "d" if STORE_BITS == 64 else "f")
+    K.init(_np, NAME == "ulab", "d" if STORE_BITS == 64 else "f", _vfp_wanted())
+PRODUCTS = getattr(K, "PRODUCTS", NAME)  # "vfp" when kernels_vfp computes the products

@@ -179,3 +179,20 @@ class CompressedReplay:
             raise ValueError("cannot sample: the buffer holds %d steps" % self.size)
         for i in range(n):
             self.decode(self.draw(rng), batch, i)
+
+
+def _machine_code():
+    """compressed_viper's CompressedReplay (the same batches, decoded in machine code) on the
+    ulab backend where the firmware compiles viper. (Not on the viper backend: its dequantizing
+    in Python floats costs more than the decode it replaces.)"""
+    from .backend import NAME
+    if NAME != "ulab":
+        return None
+    try:
+        from .compressed_viper import CompressedReplay as fast
+    except (ImportError, SyntaxError, ValueError):  # no emitter, or native code for another core
+        return None
+    return fast
+
+
+CompressedReplay = _machine_code() or CompressedReplay

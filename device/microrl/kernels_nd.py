@@ -11,12 +11,36 @@ _ulab = False
 _typecode = "d"
 
 
-def init(np, is_ulab, typecode):
-    """``typecode``: the ``array`` typecode of the matrices' element ("f" or "d")."""
-    global _np, _ulab, _typecode
+PRODUCTS = "ulab"  # who computes the products: "vfp" (kernels_vfp) or "ulab" (numpy on CPython)
+
+_FPU_ARCHS = (7, 8)  # sys.implementation._mpy >> 10 of armv7emsp and armv7emdp: a Thumb-2 FPU
+
+
+def init(np, is_ulab, typecode, vfp=True):
+    """``typecode``: the ``array`` typecode of the matrices' element ("f" or "d"); ``vfp``: compute
+    the products with kernels_vfp where the firmware can (ulab in single precision on a core
+    whose assembler has FPU instructions)."""
+    global _np, _ulab, _typecode, PRODUCTS
     _np = np
     _ulab = is_ulab
     _typecode = typecode
+    PRODUCTS = "ulab" if is_ulab else "numpy"
+    if vfp and is_ulab and typecode == "f" and _fpu():
+        from . import kernels_vfp
+        if kernels_vfp.COMPILED:
+            global dense, dense_grads, dot_nt, dot_nt_relu
+            dense = kernels_vfp.dense
+            dense_grads = kernels_vfp.dense_grads
+            dot_nt = kernels_vfp.dot_nt
+            dot_nt_relu = kernels_vfp.dot_nt_relu
+            PRODUCTS = "vfp"
+
+
+def _fpu():
+    """True when the firmware's native code is for an ARMv7E-M core with an FPU."""
+    import sys
+    mpy = getattr(sys.implementation, "_mpy", 0)
+    return (mpy >> 10) in _FPU_ARCHS
 
 
 def matrix(rows, cols):
@@ -203,6 +227,23 @@ def smooth_actions(dst, col, a, rng, std, limit, n, scratch):
         data[i] = -limit if e < -limit else (limit if e > limit else e)
     v = dst[:n, col:col + k]
     v[:] = _np.clip(_head(a, n) + _head(noise, n), -1.0, 1.0)
+
+
+def row(values):
+    """``values`` as the 1 x len(values) matrix ``affine`` broadcasts"""
+    m = matrix(1, len(values))
+    for j in range(len(values)):
+        m[0, j] = values[j]
+    return m
+
+
+def affine(m, scale, offset, n):
+    """m[:n] = m[:n] scale + offset, column j by scale[j] and offset[j] (rows of ``row``;
+    ``offset`` None: none)"""
+    v = _head(m, n)
+    v *= scale
+    if offset is not None:
+        v += offset
 
 
 def minimum(dst, src, n):

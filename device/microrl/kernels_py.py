@@ -297,6 +297,26 @@ def smooth_actions(dst, col, a, rng, std, limit, n, scratch):
             dd[i * dc + col + j] = _clip(ad[i * k + j] + eps, -1.0, 1.0)
 
 
+def row(values):
+    """``values`` as the row ``affine`` broadcasts: here the floats themselves, so that the
+    arithmetic is the firmware's float whatever the storage."""
+    return tuple(values)
+
+
+def affine(m, scale, offset, n):
+    """m[:n] = m[:n] scale + offset, column j by scale[j] and offset[j] (rows of ``row``;
+    ``offset`` None: none)"""
+    md, sd, od = m[0], scale, offset
+    cols = m[2]
+    for i in range(n):
+        r = i * cols
+        for j in range(cols):
+            v = md[r + j] * sd[j]
+            if od is not None:
+                v += od[j]
+            md[r + j] = v
+
+
 def minimum(dst, src, n):
     dd, sd = dst[0], src[0]
     for i in range(n * dst[2]):

@@ -31,8 +31,8 @@ import micropython
 
 from . import kernels_py as _py
 from .kernels_py import (  # noqa: F401  (the pure-Python kernels this backend keeps)
-    adam, add_bias, bad, codes, copy, copy_cols, fill, fill_uniform, get, matrix, mse_grad,
-    minimum, relu, rows, scale_rows, set, shape, scratch_like, smooth_actions, staged,
+    adam, add_bias, affine, bad, codes, copy, copy_cols, fill, fill_uniform, get, matrix, mse_grad,
+    minimum, relu, row, rows, scale_rows, set, shape, scratch_like, smooth_actions, staged,
     sum_rows, tanh, tanh_grad, td_target, tensors, zeros)
 
 _wide = 0  # 1 when the storage is 'd'

@@ -4,7 +4,7 @@ import gc
 import sys
 
 from . import __version__
-from .backend import FLOAT_BITS, NAME, REASON, STORE_BITS
+from .backend import FLOAT_BITS, NAME, PRODUCTS, REASON, STORE_BITS
 
 # sys.implementation._mpy: bits 0-7 the .mpy version, 8-9 its sub-version, 10+ the native arch.
 MPY_ARCHS = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",
@@ -54,6 +54,7 @@ def describe():
         "ulab": ulab_version(),
         "backend": NAME,
         "backend_reason": REASON,
+        "products": PRODUCTS,
         "float_bits": FLOAT_BITS,
         "store_bits": STORE_BITS,
         "heap_free_bytes": free_bytes,

@@ -13,7 +13,7 @@ PACKAGE_DIR = DEVICE_DIR / "microrl"
 NATIVE_MODULES = ("kernels_py",)
 # Viper code compiles only for a target architecture: without one (--march), these stay source,
 # which the board's own compiler turns into machine code when they are imported.
-VIPER_MODULES = ("intadam", "kernels_viper", "rng_viper")
+VIPER_MODULES = ("compressed_viper", "intadam", "kernels_viper", "rng_viper")
 
 
 def mpy_cross_command(mpy_cross=None):
