@@ -1,13 +1,16 @@
-"""The machine-code kernels on the QEMU firmware they are written for (skipped without it).
+"""The machine-code products on the QEMU firmware they are written for (skipped without it).
 
-kernels_vfp is Thumb-2 assembler with FPU instructions, so only the Cortex-M7 firmware with ulab
-(firmware/build_qemu.sh, from your own micropython and micropython-ulab checkouts) runs it. Give
-the directory of the firmware as FIRMWARE_DIR (as for make bench-mcu) to run these tests; CI has
-none and skips them.
+kernels_vfp is Thumb-2 assembler with FPU instructions, which the Cortex-M7 firmware with ulab
+runs; kernels_thumb is ARMv6-M integer code, which the Cortex-M0 firmware with ulab runs
+(firmware/build_qemu.sh, from your own micropython and micropython-ulab checkouts). Give the
+directory of the firmware as FIRMWARE_DIR (as for make bench-mcu) to run these tests; CI has none
+and skips them.
 
-The products must be ulab's own, bit for bit (ulab's ``dot`` sums each term with a fused
-multiply-add on these cores), the bias, gradient accumulation, ReLU and ReLU mask included; the
-column sums are sums in row order.
+The products must be ulab's own, bit for bit (on the M7 ulab's ``dot`` adds each term with a
+fused multiply-add; on the M0 it rounds the product, then the sum), the bias, gradient
+accumulation, ReLU and ReLU mask included; the column sums are sums in row order. The operands
+are uniform in [-3, 3), then spread over 60 binary orders of magnitude, then small integers and
+zeros (exact cancellations, ties, skipped terms).
 """
 
 import json
@@ -26,27 +29,37 @@ SCRIPT = """
 import json
 from ulab import numpy as np
 from microrl.backend import PRODUCTS
-from microrl import kernels_vfp as V
+from microrl import kernels_asm as V
 seed = [12345]
 def rnd():
     seed[0] = (seed[0] * 1103515245 + 12345) & 0x7fffffff
-    return (seed[0] / 0x7fffffff) * 6 - 3
+    return seed[0] / 0x7fffffff
+MODE = [0]
+def val():
+    u = rnd()
+    if MODE[0] == 0:
+        return u * 6 - 3
+    if MODE[0] == 1:
+        return (-1 if rnd() < 0.5 else 1) * (1 + u) * 2.0 ** (int(rnd() * 60) - 30)
+    return float(int(u * 7) - 3) if rnd() < 0.7 else 0.0
 def mat(r, c, zeros=False):
     m = np.zeros((r, c), dtype=np.float)
     for i in range(r):
         for j in range(c):
-            m[i, j] = 0.0 if zeros else rnd()
+            m[i, j] = 0.0 if zeros else val()
     return m
 def diff(a, b):
     r, c = b.shape
     return sum(1 for i in range(r) for j in range(c) if a[i, j] != b[i, j])
-out = {"products": PRODUCTS, "compiled": V.COMPILED, "checked": 0, "bad": {}}
+out = {"products": PRODUCTS, "checked": 0, "bad": {}}
 def check(name, got, want):
     out["checked"] += 1
     n = diff(got, want)
     if n:
         out["bad"][name] = out["bad"].get(name, 0) + n
-for rows, n, k, m in ((16, 16, 4, 12), (16, 16, 12, 12), (16, 16, 12, 1), (8, 5, 3, 7)):
+for rows, n, k, m, MODE[0] in ((16, 16, 4, 12, 0), (16, 16, 12, 12, 0), (16, 16, 12, 1, 0),
+                               (8, 5, 3, 7, 0), (16, 16, 12, 12, 1), (16, 16, 40, 12, 1),
+                               (16, 16, 12, 12, 2), (16, 16, 40, 12, 2)):
     x = mat(rows, k)
     d = mat(rows, m)
     flat = mat(1, k * m + m)
@@ -103,15 +116,9 @@ def run_on(core, firmware, code):
     return json.loads(text.strip().splitlines()[-1])
 
 
-def test_vfp_products_are_ulabs_bit_for_bit_on_the_cortex_m7():
-    out = run_on("m7", _firmware("m7-ulab-*.elf"), SCRIPT)
-    assert out["compiled"] is True and out["products"] == "vfp"
-    assert out["checked"] == 4 * 8
+@pytest.mark.parametrize("core,products", [("m7", "vfp"), ("m0", "thumb")])
+def test_machine_code_products_are_ulabs_bit_for_bit(core, products):
+    out = run_on(core, _firmware("%s-ulab-*.elf" % core), SCRIPT)
+    assert out["products"] == products
+    assert out["checked"] == 8 * 8
     assert out["bad"] == {}
-
-
-def test_the_cortex_m0_keeps_ulabs_products():
-    out = run_on("m0", _firmware("m0-ulab-*.elf"),
-                 "import json\nfrom microrl.backend import PRODUCTS\n"
-                 "print(json.dumps({'products': PRODUCTS}))\n")
-    assert out == {"products": "ulab"}

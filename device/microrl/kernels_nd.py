@@ -11,36 +11,44 @@ _ulab = False
 _typecode = "d"
 
 
-PRODUCTS = "ulab"  # who computes the products: "vfp" (kernels_vfp) or "ulab" (numpy on CPython)
+PRODUCTS = "ulab"  # who computes the products: "vfp" or "thumb" (kernels_asm), ulab, numpy
 
-_FPU_ARCHS = (7, 8)  # sys.implementation._mpy >> 10 of armv7emsp and armv7emdp: a Thumb-2 FPU
+# sys.implementation._mpy >> 10 of the ARM architectures: armv6m, armv7m and armv7em have no FPU;
+# armv7emsp and armv7emdp have one.
+_THUMB_ARCHS = (4, 5, 6)
+_FPU_ARCHS = (7, 8)
 
 
 def init(np, is_ulab, typecode, vfp=True):
-    """``typecode``: the ``array`` typecode of the matrices' element ("f" or "d"); ``vfp``: compute
-    the products with kernels_vfp where the firmware can (ulab in single precision on a core
-    whose assembler has FPU instructions)."""
+    """``typecode``: the ``array`` typecode of the matrices' element ("f" or "d"). With ulab in
+    single precision on an ARM core, the products are kernels_asm's: kernels_vfp's routine where
+    the core has an FPU (unless ``vfp`` is False: then ulab's own), kernels_thumb's without."""
     global _np, _ulab, _typecode, PRODUCTS
     _np = np
     _ulab = is_ulab
     _typecode = typecode
     PRODUCTS = "ulab" if is_ulab else "numpy"
-    if vfp and is_ulab and typecode == "f" and _fpu():
-        from . import kernels_vfp
-        if kernels_vfp.COMPILED:
-            global dense, dense_grads, dot_nt, dot_nt_relu
-            dense = kernels_vfp.dense
-            dense_grads = kernels_vfp.dense_grads
-            dot_nt = kernels_vfp.dot_nt
-            dot_nt_relu = kernels_vfp.dot_nt_relu
-            PRODUCTS = "vfp"
-
-
-def _fpu():
-    """True when the firmware's native code is for an ARMv7E-M core with an FPU."""
+    if not (is_ulab and typecode == "f"):
+        return
     import sys
-    mpy = getattr(sys.implementation, "_mpy", 0)
-    return (mpy >> 10) in _FPU_ARCHS
+    arch = getattr(sys.implementation, "_mpy", 0) >> 10
+    if arch in _FPU_ARCHS and vfp:
+        from .kernels_vfp import ROUTINE
+        name = "vfp"
+    elif arch in _THUMB_ARCHS:
+        from .kernels_thumb import ROUTINE
+        name = "thumb"
+    else:
+        return
+    if ROUTINE is not None:
+        global dense, dense_grads, dot_nt, dot_nt_relu
+        from . import kernels_asm
+        kernels_asm.use(ROUTINE)
+        dense = kernels_asm.dense
+        dense_grads = kernels_asm.dense_grads
+        dot_nt = kernels_asm.dot_nt
+        dot_nt_relu = kernels_asm.dot_nt_relu
+        PRODUCTS = name
 
 
 def matrix(rows, cols):

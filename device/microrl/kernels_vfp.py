@@ -1,33 +1,20 @@
-"""The products of the ulab backend in Thumb-2 machine code with the single-precision FPU.
+"""The products of the ulab backend in Thumb-2 machine code with the single-precision FPU
+(``kernels_asm`` calls ``ROUTINE``; its arguments are described there).
 
-On a Cortex-M4F, M7 or M33 whose firmware stores floats in single precision, ulab's ``dot``
-spends 25 to 30 instructions on a multiply-add (two calls through a dtype's read function per
-term), and a dense layer is three ulab calls (``dot``, ``+=`` the bias, ``maximum``), each making
-an array object. Here one inline-assembler routine (``_fdot``) computes every product a network
-needs, the bias, the accumulation into a gradient and the ReLU or its mask included, into the
-buffers the caller owns: about 10 instructions per multiply-add and no allocation.
+On a Cortex-M4F, M7 or M33 whose firmware stores floats in single precision, the inner loop is
+vldr, vldr, vfma, two pointer steps and the count: 6 instructions a multiply-add. The sums are
+ulab's own, bit for bit: each term is added with a fused multiply-add (``vfma``), which is what
+the compiler makes of ulab's ``dot += a * b`` on these cores; then the bias is added, or the
+product is added to the gradient (``gw + x^T d``, as ``gw += dot(...)``). The column sums of a
+delta (the bias gradient) are sums in row order, as numpy takes them (ulab gives a float sum as
+its running mean times the count).
 
-The sums are ulab's: each starts at zero and takes its terms in order with a fused multiply-add
-(``vfma``), which is what the compiler makes of ulab's ``dot += a * b`` on these cores; then the
-bias is added, or the product is added to the gradient (``gw + x^T d``, as ``gw += dot(...)``).
-The column sums of a delta (the bias gradient) are sums in row order, as numpy takes them (ulab
-gives a float sum as its running mean times the count).
-
-``COMPILED`` is False where the firmware's assembler has no FPU instructions (Cortex-M0 and M3,
-other architectures, CircuitPython, CPython): the source then raises SyntaxError and ulab
-computes the products. Every matrix passed here is dense and float32 (the ulab backend on a
-single-precision firmware: ``kernels_nd`` uses this module only there).
+``ROUTINE`` is None where the firmware's assembler has no FPU instructions (Cortex-M0 and M3,
+other architectures, CircuitPython, CPython): the source then raises SyntaxError.
 """
 
-from array import array
-
-# Arguments: r0 an int32 array (rows, cols, terms; byte strides of a's rows, a's terms, b's terms,
-# b's columns; flags; five words of loop state; the caller's r8, which AAPCS says a function
-# keeps), r1 out, r2 a, r3 b (the data addresses of ulab arrays). out[i, j] = sum_k a[i, k]
-# b[k, j], then by flags: 1 the old out plus the sum, 2 the sum plus the bias (the row after b's
-# last term row: the layout of K.tensors), 4 ReLU (+0 unless above 0, as maximum(x, 0)), 8 times
-# (old out > 0) (the delta of a ReLU layer, written over its activation). The inner loop is
-# vldr, vldr, vfma, two pointer steps and the count: 6 instructions a multiply-add.
+# Words 9-13 of the argument array are the loop state, word 15 the caller's r8 (AAPCS says a
+# function keeps it). data(2, 0xEEA0, 0x0A81) is vfma.f32 s0, s1, s2, which the assembler lacks.
 _SRC = """
 @micropython.asm_thumb
 def _fdot(r0, r1, r2, r3):
@@ -119,73 +106,7 @@ def _fdot(r0, r1, r2, r3):
 """
 
 
-def _compile():
-    try:
-        import micropython
-    except ImportError:  # CPython: no assembler
-        return None
-    scope = {"micropython": micropython}
-    try:
-        exec(_SRC, scope)
-    except SyntaxError:  # no Thumb-2 assembler with FPU instructions on this firmware
-        return None
-    return scope["_fdot"]
+from .kernels_asm import compile_routine  # noqa: E402
 
-
-_fdot = _compile()
-COMPILED = _fdot is not None
+ROUTINE = compile_routine(_SRC, "_fdot")
 del _SRC  # the source text is garbage once compiled
-
-_g = array("i", [0] * 16)  # the routine's arguments and loop state (one call at a time)
-_ONE = array("f", [1.0])  # the column sums' left operand: every a[i, k] reads this 1.0
-
-_ACC = 1
-_BIAS = 2
-_RELU = 4
-_MASK = 8
-
-
-def _run(out, a, b, rows, cols, kk, ars, aks, bks, bcs, flags):
-    g = _g
-    g[0] = rows
-    g[1] = cols
-    g[2] = kk
-    g[3] = ars
-    g[4] = aks
-    g[5] = bks
-    g[6] = bcs
-    g[7] = flags
-    _fdot(g, out, a, b)
-    return out
-
-
-def dense(out, x, w, b, n, scratch, relu_out):
-    """out[:n] = x[:n] w + b, then ReLU when ``relu_out``; ``b`` is the row after ``w`` in one
-    buffer (K.tensors lays out every network's parameters so)."""
-    kk = len(w)
-    cols = w.size // kk
-    return _run(out, x, w, n, cols, kk, kk * 4, 4, cols * 4, 4,
-                _BIAS | _RELU if relu_out else _BIAS)
-
-
-def dense_grads(gw, gb, x, d, n, scratch, acc=False):
-    """gw = x[:n]^T d[:n] and gb = the column sums of d[:n] (both added to when ``acc``)"""
-    rows = len(gw)
-    cols = gw.size // rows
-    flags = _ACC if acc else 0
-    _run(gw, x, d, rows, cols, n, 4, rows * 4, cols * 4, 4, flags)
-    _run(gb, _ONE, d, 1, cols, n, 0, 0, cols * 4, 4, flags)
-
-
-def dot_nt(out, d, w, n, scratch=None):
-    """out[:n] = d[:n] w^T"""
-    rows = len(w)
-    cols = w.size // rows
-    return _run(out, d, w, n, rows, cols, cols * 4, 4, 4, cols * 4, 0)
-
-
-def dot_nt_relu(h, d, w, n, scratch=None):
-    """h[:n] = (d[:n] w^T) * (h[:n] > 0): the hidden layer's delta, over its activation"""
-    rows = len(w)
-    cols = w.size // rows
-    return _run(h, d, w, n, rows, cols, cols * 4, 4, 4, cols * 4, _MASK)

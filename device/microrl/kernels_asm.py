@@ -1,0 +1,97 @@
+"""The ulab backend's products in machine code: an MLP's products, the bias, the accumulation
+into a gradient and the ReLU or its mask included, in one assembler call each, into the buffers
+the caller owns (no array object made, no allocation).
+
+On a board ulab's ``dot`` spends 25 to 30 instructions on a multiply-add with an FPU and about
+230 in soft float (two calls through a dtype's read function per term, then the float routines),
+and a dense layer is three ulab calls (``dot``, ``+=`` the bias, ``maximum``), each making an
+array object. The routine that does the work here is ``kernels_vfp``'s on a Thumb-2 core with a
+single-precision FPU, ``kernels_thumb``'s (integer instructions) on a Thumb core without one;
+``kernels_nd.init`` picks it and passes it to ``use``.
+
+The routine's arguments: r0 an int32 array (rows, cols, terms; byte strides of a's rows, a's
+terms, b's terms and b's columns; flags; then the routine's own loop state), r1 out, r2 a, r3 b
+(the data addresses of ulab arrays). out[i, j] = sum_k a[i, k] b[k, j], each sum starting at zero
+and taking its terms in order, then by flags: 1 the old out plus the sum, 2 the sum plus the bias
+(the row after b's last term row: the layout of K.tensors), 4 ReLU (+0 unless above 0, as
+maximum(x, 0)), 8 times (old out > 0) (the delta of a ReLU layer, written over its activation).
+Every matrix passed here is dense and float32 (the ulab backend on a single-precision firmware).
+"""
+
+from array import array
+
+_fdot = None  # the routine (``use``)
+_g = array("i", [0] * 20)  # the routine's arguments and loop state (one call at a time)
+_ONE = array("f", [1.0])  # the column sums' left operand: every a[i, k] reads this 1.0
+
+_ACC = 1
+_BIAS = 2
+_RELU = 4
+_MASK = 8
+
+
+def _run(out, a, b, rows, cols, kk, ars, aks, bks, bcs, flags):
+    g = _g
+    g[0] = rows
+    g[1] = cols
+    g[2] = kk
+    g[3] = ars
+    g[4] = aks
+    g[5] = bks
+    g[6] = bcs
+    g[7] = flags
+    _fdot(g, out, a, b)
+    return out
+
+
+def dense(out, x, w, b, n, scratch, relu_out):
+    """out[:n] = x[:n] w + b, then ReLU when ``relu_out``; ``b`` is the row after ``w`` in one
+    buffer (K.tensors lays out every network's parameters so)."""
+    kk = len(w)
+    cols = w.size // kk
+    return _run(out, x, w, n, cols, kk, kk * 4, 4, cols * 4, 4,
+                _BIAS | _RELU if relu_out else _BIAS)
+
+
+def dense_grads(gw, gb, x, d, n, scratch, acc=False):
+    """gw = x[:n]^T d[:n] and gb = the column sums of d[:n] (both added to when ``acc``)"""
+    rows = len(gw)
+    cols = gw.size // rows
+    flags = _ACC if acc else 0
+    _run(gw, x, d, rows, cols, n, 4, rows * 4, cols * 4, 4, flags)
+    _run(gb, _ONE, d, 1, cols, n, 0, 0, cols * 4, 4, flags)
+
+
+def dot_nt(out, d, w, n, scratch=None):
+    """out[:n] = d[:n] w^T"""
+    rows = len(w)
+    cols = w.size // rows
+    return _run(out, d, w, n, rows, cols, cols * 4, 4, 4, cols * 4, 0)
+
+
+def dot_nt_relu(h, d, w, n, scratch=None):
+    """h[:n] = (d[:n] w^T) * (h[:n] > 0): the hidden layer's delta, over its activation"""
+    rows = len(w)
+    cols = w.size // rows
+    return _run(h, d, w, n, rows, cols, cols * 4, 4, 4, cols * 4, _MASK)
+
+
+def use(routine):
+    """Compute the products with ``routine`` (an assembler function taking the arguments above)."""
+    global _fdot
+    _fdot = routine
+
+
+def compile_routine(source, name):
+    """The assembler function ``name`` that ``source`` defines, or None where this firmware's
+    inline assembler cannot compile it (SyntaxError) or there is none (CPython)."""
+    try:
+        import micropython
+    except ImportError:  # CPython: no assembler
+        return None
+    scope = {"micropython": micropython}
+    try:
+        exec(source, scope)
+    except SyntaxError:  # no Thumb assembler, or not these instructions, on this firmware
+        return None
+    return scope[name]
