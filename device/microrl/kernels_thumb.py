@@ -6,19 +6,21 @@ On a Cortex-M0+ (the RP2040) ulab's ``dot`` spends about 230 instructions on a m
 calls through a dtype's read function, then the C library's float multiply and add. Here each
 term is the product rounded to single precision (round to nearest, ties to even), then the sum
 rounded likewise: the same two roundings, so every sum of normal numbers is ulab's bit for bit,
-in about 120 instructions, and a term with a zero factor costs about 20 (a ReLU layer's input is
+in about 115 instructions, and a term with a zero factor costs about 20 (a ReLU layer's input is
 half zeros). The product is four 16-bit partial products (ARMv6-M has no long multiply); the sum
 is kept exact to 6 bits below its last one, the bits further down folded into a sticky bit.
 
 What differs from the C library, where it cannot matter to a learner: subnormal inputs count as
-zero and results below the normal range are flushed to zero (as the RP2040's own float routines
-do); an infinite or NaN input, or a result beyond the float range, makes the output element NaN,
-which the learner's divergence checks catch.
+zero and results below the normal range are flushed to zero (the RP2040's ROM float routines,
+which MicroPython's rp2 port computes with, treat subnormals as zero too); an infinite or NaN
+input, or a result beyond the float range, makes the output element NaN, which the learner's
+divergence checks catch.
 
 Loop state in the argument array: words 8-12 (a row, b column, row and column counters, out), 13
-(b), 14-17 the caller's r8-r11 (AAPCS says a function keeps them). During a sum r9 and r10 point
-into a and b, r11 counts its terms and r12 holds it. ``fadd`` adds (r0 sign, r5 exponent, r6
-mantissa) to r12; ``addbits`` adds the float whose bits are in r3.
+(b), 14-17 the caller's r8-r11 (AAPCS says a function keeps them), 18 the terms left. During a
+sum r9 and r10 point into a and b, and the sum is kept unpacked: r11 its sign (bit 31) and biased
+exponent (0: the sum is zero), r12 its 24-bit mantissa. ``fadd`` adds (r0 sign, r5 exponent, r6
+mantissa) to it; ``addbits`` adds the float whose bits are in r3.
 """
 
 _SRC = """
@@ -51,8 +53,9 @@ def _sdot(r0, r1, r2, r3):
     ldr(r4, [r0, 36])
     mov(r10, r4)
     ldr(r4, [r0, 8])
-    mov(r11, r4)
+    str(r4, [r0, 72])
     mov(r4, 0)
+    mov(r11, r4)
     mov(r12, r4)
     label(term)
     mov(r7, r8)
@@ -79,18 +82,14 @@ def _sdot(r0, r1, r2, r3):
     add(r5, r5, r6)
     mov(r0, r3)
     eor(r0, r4)
-    lsl(r3, r3, 9)
-    lsr(r3, r3, 9)
-    lsl(r4, r4, 9)
-    lsr(r4, r4, 9)
-    mov(r6, 1)
-    lsl(r6, r6, 23)
-    orr(r3, r6)
-    orr(r4, r6)
-    lsr(r1, r3, 16)
+    lsl(r1, r3, 9)
+    lsr(r1, r1, 25)
+    add(r1, 128)
     lsl(r3, r3, 16)
     lsr(r3, r3, 16)
-    lsr(r2, r4, 16)
+    lsl(r2, r4, 9)
+    lsr(r2, r2, 25)
+    add(r2, 128)
     lsl(r4, r4, 16)
     lsr(r4, r4, 16)
     mov(r6, r1)
@@ -137,9 +136,10 @@ def _sdot(r0, r1, r2, r3):
     cmp(r0, 0)
     bne(sumdone)
     label(next)
-    mov(r1, r11)
+    mov(r7, r8)
+    ldr(r1, [r7, 72])
     sub(r1, r1, 1)
-    mov(r11, r1)
+    str(r1, [r7, 72])
     beq(sumdone)
     b(term)
     label(nan)
@@ -163,12 +163,22 @@ def _sdot(r0, r1, r2, r3):
     ldr(r3, [r1, 0])
     bl(addbits)
     label(noacc)
+    mov(r3, r11)
+    lsl(r4, r3, 24)
+    lsr(r4, r4, 24)
+    mov(r2, r12)
+    lsl(r2, r2, 9)
+    lsr(r2, r2, 9)
+    lsl(r4, r4, 23)
+    orr(r2, r4)
+    lsr(r3, r3, 31)
+    lsl(r3, r3, 31)
+    orr(r3, r2)
     mov(r7, r8)
     ldr(r1, [r7, 48])
     ldr(r7, [r7, 28])
     mov(r6, 255)
     lsl(r6, r6, 23)
-    mov(r3, r12)
     mov(r2, 4)
     tst(r7, r2)
     beq(norelu)
@@ -230,8 +240,8 @@ def _sdot(r0, r1, r2, r3):
     mov(r0, 0)
     b(exit)
     label(addbits)
-    mov(r2, r12)
-    lsl(r2, r2, 1)
+    mov(r2, r11)
+    lsl(r2, r2, 24)
     lsr(r2, r2, 24)
     cmp(r2, 255)
     beq(fret)
@@ -247,26 +257,19 @@ def _sdot(r0, r1, r2, r3):
     lsl(r1, r1, 23)
     orr(r6, r1)
     label(fadd)
-    mov(r3, r12)
-    lsl(r4, r3, 1)
+    mov(r3, r11)
+    lsl(r4, r3, 24)
     lsr(r4, r4, 24)
     bne(fnonzero)
     lsr(r0, r0, 31)
     lsl(r0, r0, 31)
-    lsl(r6, r6, 9)
-    lsr(r6, r6, 9)
-    lsl(r5, r5, 23)
-    orr(r6, r5)
-    orr(r6, r0)
+    orr(r0, r5)
+    mov(r11, r0)
     mov(r12, r6)
     mov(r0, 0)
     bx(lr)
     label(fnonzero)
-    lsl(r2, r3, 9)
-    lsr(r2, r2, 9)
-    mov(r1, 1)
-    lsl(r1, r1, 23)
-    orr(r2, r1)
+    mov(r2, r12)
     cmp(r4, r5)
     bgt(fxbig)
     blt(fswap)
@@ -308,10 +311,7 @@ def _sdot(r0, r1, r2, r3):
     b(fround)
     label(fsub)
     sub(r2, r2, r1)
-    bne(fnorm)
-    mov(r12, r2)
-    mov(r0, 0)
-    bx(lr)
+    beq(fflush)
     label(fnorm)
     lsr(r7, r2, 29)
     bne(fround)
@@ -337,25 +337,23 @@ def _sdot(r0, r1, r2, r3):
     ble(fflush)
     cmp(r4, 254)
     bgt(fnan)
-    lsl(r2, r2, 9)
-    lsr(r2, r2, 9)
-    lsl(r4, r4, 23)
-    orr(r2, r4)
     lsr(r3, r3, 31)
     lsl(r3, r3, 31)
-    orr(r2, r3)
+    orr(r3, r4)
+    mov(r11, r3)
     mov(r12, r2)
     label(fret)
     mov(r0, 0)
     bx(lr)
     label(fflush)
     mov(r0, 0)
+    mov(r11, r0)
     mov(r12, r0)
     bx(lr)
     label(fnan)
     mov(r0, 255)
-    lsl(r0, r0, 1)
-    add(r0, r0, 1)
+    mov(r11, r0)
+    mov(r0, 3)
     lsl(r0, r0, 22)
     mov(r12, r0)
     mov(r0, 1)
