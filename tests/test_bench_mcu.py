@@ -11,7 +11,7 @@ import pytest
 
 from microrl_host import cli
 from microrl_host.bench import mcu
-from microrl_host.board.boards import profile_names
+from microrl_host.board.boards import load_profile, profile_names
 from microrl_host.board.transport import BoardError
 
 DATA = Path(__file__).parent / "data"
@@ -31,7 +31,32 @@ def test_every_board_but_unix_has_a_core_and_a_firmware():
     assert names[("pyboard-v11", "pure")] == "m7-pure-94208.elf"
     assert names[("esp32s3-psram", "ulab")] == "m7-ulab-4194304.elf"
     assert names[("rp2-pico", "viper")] == "m0-pure-196608.elf"  # stock firmware, no ulab
-    assert len(entries) == 3 * len(boards)
+    # vfp: the ulab firmware, for the Thumb-2 cores with an FPU only (not the RP2040's M0+, not
+    # the ESP32s' Xtensa cores, though the M7 stands in for them)
+    assert names[("rp2-pico2", "vfp")] == "m7-ulab-460800.elf"
+    assert names[("pyboard-v11", "vfp")] == "m7-ulab-94208.elf"
+    assert {board for board, backend in names if backend == "vfp"} == {"rp2-pico2", "pyboard-v11"}
+    assert len(entries) == 3 * len(boards) + 2
+    assert [backend for p, _, backend, _ in entries if p.name == "rp2-pico2"] == [
+        "pure", "ulab", "vfp", "viper"]
+    assert mcu.vfp_skipped() == ["esp32", "esp32s3-psram", "rp2-pico"]
+    assert mcu.vfp_skipped(["rp2-pico2"], ("ulab", "vfp")) == []
+    assert mcu.vfp_skipped(["rp2-pico"], ("ulab",)) == []  # vfp not asked for
+    only = mcu.plan(["esp32", "rp2-pico2"], ("vfp",))
+    assert [(p.name, backend) for p, _, backend, _ in only] == [("rp2-pico2", "vfp")]
+
+
+def test_config_jobs_run_vfp_on_the_m7_only():
+    points = [{"name": "a", "core": "m0", "heap_bytes": 196608, "learner": {}},
+              {"name": "b", "core": "m7", "heap_bytes": 94208, "learner": {"batch_size": 8}}]
+    jobs = mcu.config_jobs(points, ("ulab", "vfp"))
+    assert [(j.name, j.core, j.backend, j.firmware) for j in jobs] == [
+        ("a", "m0", "ulab", "m0-ulab-196608.elf"), ("b", "m7", "ulab", "m7-ulab-94208.elf"),
+        ("b", "m7", "vfp", "m7-ulab-94208.elf")]
+    assert jobs[2].learner == {"batch_size": 8}
+    with pytest.raises(mcu.BenchSetupError, match="unknown backend 'numpy'; known: pure, ulab, "
+                                                  "vfp, viper"):
+        mcu.config_jobs(points, ("numpy",))
 
 
 def test_summary_in_instructions(recorded):
@@ -86,6 +111,27 @@ def test_report_files(recorded, tmp_path):
     assert "- esp32s3-psram-in-92k, ulab: MemoryError: memory allocation failed, allocating " \
            "4032 bytes" in md
     assert "median of 3 runs" in md and "Device code recorded." in md
+    assert ("- backends: pure: the pure-Python float kernels (firmware without ulab); ulab: "
+            "ulab's own products (`\"vfp\": false`); vfp: ulab with the MLP products in Thumb-2 "
+            "VFP assembler (kernels_vfp; profiles with thumb_fpu, on the M7); viper:") in md
+
+
+def test_report_rows_of_vfp(recorded, tmp_path):
+    """A vfp run is a row of its own beside ulab's, which the cost model's check reads back."""
+    pyboard = recorded["runs"][1]
+    vfp = copy.deepcopy(pyboard)
+    vfp["backend"] = "vfp"
+    vfp["replies"]["critic_update"]["median_us"] = 1262
+    doc = dict(recorded, runs=[pyboard, vfp])
+    for run in doc["runs"]:
+        run["summary"] = mcu.summarize(run)
+    md = mcu.markdown(doc)
+    rows = [line for line in md.splitlines() if line.startswith("| pyboard-v11 |")]
+    assert [row.split(" | ")[2] for row in rows] == ["pure", "vfp"]
+    assert rows[1].split(" | ")[5] == "1.26 M"
+    from microrl_host.sim import calibrate
+    assert [(r["backend"], r["critic_update"]) for r in calibrate.table_runs(md)] == [
+        ("pure", 55.3e6), ("vfp", 1.26e6)]  # 55 338 ticks of 1000 instructions, to 3 digits
 
 
 def test_count_formatting():
@@ -140,6 +186,88 @@ def test_collect_refuses_the_wrong_backend(recorded):
         mcu.collect(ReplayLink(run["replies"]), run["learner"], 3, "viper")
 
 
+@pytest.mark.parametrize("backend, products, message", [
+    ("vfp", "ulab", "the firmware reports products ulab, expected vfp"),
+    ("vfp", None, "the firmware reports products None, expected vfp"),  # firmware before vfp
+    ("ulab", "vfp", "the firmware reports products vfp, expected ulab's own"),
+])
+def test_collect_refuses_the_wrong_products(recorded, backend, products, message):
+    replies = recorded["runs"][0]["replies"]  # a ulab board
+    if products is not None:
+        replies["hello"]["products"] = products
+    link = ReplayLink(replies)
+    with pytest.raises(ValueError, match=message):
+        mcu.collect(link, {}, 3, backend)
+    assert link.asked == [("hello",)]  # nothing built or measured
+
+
+@pytest.mark.parametrize("backend, products", [("vfp", "vfp"), ("ulab", "ulab"),
+                                               ("ulab", None)])
+def test_collect_accepts_the_products_of_its_backend(recorded, backend, products):
+    run = recorded["runs"][0]
+    if products is not None:
+        run["replies"]["hello"]["products"] = products
+    replies = mcu.collect(ReplayLink(run["replies"]), run["learner"], 3, backend)
+    assert replies["hello"].get("products") == products
+    assert replies["full_update"] == run["replies"]["full_update"]
+
+
+class FakeQemuBoard:
+    """Records the settings a bench-mcu run serves with; no QEMU."""
+
+    served = []
+
+    def __init__(self, machine, firmware, binary=None):
+        self.port = "fake-port"
+        self.instructions_per_tick = 1000.0
+
+    def start(self):
+        pass
+
+    def serve(self, settings):
+        FakeQemuBoard.served.append(settings)
+
+    def stop(self):
+        pass
+
+
+@pytest.mark.parametrize("backend, products, settings", [
+    ("vfp", "vfp", {"vfp": True}), ("ulab", "ulab", {"vfp": False}), ("viper", "viper", {}),
+])
+def test_bench_one_sends_the_backend_settings(recorded, monkeypatch, backend, products,
+                                              settings):
+    """vfp runs with "vfp": true and ulab with "vfp": false (ulab's own products, also on the
+    M7); a reply with other products is the run's error."""
+    replies = recorded["runs"][0]["replies"]
+    replies["hello"].update(backend=mcu.DEVICE_BACKEND[backend], products=products)
+
+    class Link(ReplayLink):
+        def __init__(self, transport, timeout_s):
+            super().__init__(replies)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    FakeQemuBoard.served = []
+    monkeypatch.setattr(mcu, "QemuBoard", FakeQemuBoard)
+    monkeypatch.setattr(mcu, "SerialTransport", lambda port: port)
+    monkeypatch.setattr(mcu, "BoardLink", Link)
+    run = mcu.bench_one("rp2-pico2", {"batch_size": 16}, 460800, "m7", backend,
+                        "m7-ulab-460800.elf", 3)
+    assert FakeQemuBoard.served == [dict(settings, board="rp2-pico2",
+                                         config={"batch_size": 16},
+                                         backend=mcu.DEVICE_BACKEND[backend])]
+    assert run["error"] is None and run["backend"] == backend
+    assert run["summary"]["update_mean_instructions"] > 0
+    replies["hello"]["products"] = "ulab" if backend == "vfp" else "vfp"
+    if backend != "viper":
+        run = mcu.bench_one("rp2-pico2", {}, 460800, "m7", backend, "m7-ulab-460800.elf", 3)
+        assert run["error"].startswith("ValueError: the firmware reports products ")
+
+
 def bench_mcu(capsys, *args):
     status = cli.main(["bench-mcu"] + [str(a) for a in args])
     return status, capsys.readouterr().err.strip().splitlines()
@@ -163,6 +291,36 @@ def test_firmware_dir_lacking_one_file(capsys, tmp_path):
     assert err[0] == ("bench-mcu: %s lacks m0-ulab-196608.elf (rp2-pico, ulab); build them with "
                       "HEAPS=\"m0=196608\" firmware/build_qemu.sh MICROPYTHON_DIR %s ULAB_DIR "
                       "(your micropython and micropython-ulab checkouts)" % (fw, fw))
+
+
+def test_vfp_for_a_profile_without_thumb_fpu(capsys, tmp_path):
+    """--backends vfp leaves out the profiles without a Thumb-2 FPU with a note, and is an error
+    when nothing is left."""
+    status, err = bench_mcu(capsys, "--firmware-dir", tmp_path, "--boards", "rp2-pico",
+                            "--backends", "vfp")
+    assert status == 2 and err[-1] == (
+        "bench-mcu: nothing to measure: vfp runs on the m7 core only, for profiles with "
+        "thumb_fpu = true (pyboard-v11, rp2-pico2)")
+    assert err[0] == ("bench-mcu: vfp needs a Thumb-2 core with an FPU (thumb_fpu in the "
+                      "profile): skipped for rp2-pico")
+    status, err = bench_mcu(capsys, "--firmware-dir", tmp_path, "--boards", "esp32",
+                            "rp2-pico2", "--backends", "ulab", "vfp")
+    assert status == 2 and err == [
+        "bench-mcu: vfp needs a Thumb-2 core with an FPU (thumb_fpu in the profile): skipped "
+        "for esp32",
+        "bench-mcu: %s lacks m7-ulab-112640.elf (esp32, ulab), m7-ulab-460800.elf (rp2-pico2, "
+        "ulab); build them with HEAPS=\"m7=112640,460800\" firmware/build_qemu.sh "
+        "MICROPYTHON_DIR %s ULAB_DIR (your micropython and micropython-ulab checkouts)"
+        % (tmp_path, tmp_path)]
+    configs = tmp_path / "configs.json"
+    configs.write_text(json.dumps([{"name": "p", "core": "m0", "heap_bytes": 1024,
+                                    "learner": {}}]))
+    status, err = bench_mcu(capsys, "--firmware-dir", tmp_path, "--configs", configs,
+                            "--backends", "vfp")
+    assert status == 2 and err == [
+        "bench-mcu: vfp runs on the m7 core only: skipped for p",
+        "bench-mcu: nothing to measure: vfp runs on the m7 core only, for profiles with "
+        "thumb_fpu = true (pyboard-v11, rp2-pico2)"]
 
 
 def test_firmware_that_is_not_an_elf(capsys, tmp_path):

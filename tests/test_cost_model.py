@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from microrl_host import cli
-from microrl_host.bench import boards as bench_boards
+from microrl_host.bench import boards as bench_boards, mcu
 from microrl_host.board import boards
 from microrl_host.board.boards import Profile, load_profile, profile_names
 from microrl_host.mirror.config import TD3Config
@@ -21,10 +21,21 @@ TOLERANCE = 0.25  # the model against the measured table, relative
 
 def test_model_agrees_with_the_committed_table():
     runs = calibrate.table_runs((RESULTS / "mcu.md").read_text())
-    every = {(p, b) for p in profile_names() if load_profile(p).qemu_core
-             for b in board_time.backends(load_profile(p))}
-    assert {(run["board"], run["backend"]) for run in runs} == every
     model = cost.load_model()
+    planned = {(p.name, backend) for p, _, backend, _ in mcu.plan()}
+    estimated = {(p, b) for p in profile_names() if load_profile(p).qemu_core
+                 for b in board_time.backends(load_profile(p))}
+    assert estimated <= planned  # bench-mcu measures every backend an estimate is given for
+    # The table has a row of every run bench-mcu plans, but those of a backend the model has no
+    # fit for yet (vfp, until bench-mcu --calibrate measures it): those the model refuses.
+    tabled = {(run["board"], run["backend"]) for run in runs}
+    assert tabled <= planned
+    for board, backend in planned - tabled:
+        core = load_profile(board).qemu_core
+        assert "%s-%s" % (core, backend) not in model["groups"], (board, backend)
+        with pytest.raises(cost.CostModelError, match="no group %s-%s" % (core, backend)):
+            cost.predict(load_profile(board).learner, core, backend,
+                         load_profile(board).heap_bytes, model)
     for run in runs:
         p = cost.predict(run["learner"], run["core"], run["backend"], run["heap_bytes"], model)
         for name in ("critic_update", "full_update", "update", "trainer_step"):
@@ -50,8 +61,9 @@ def test_committed_fit_is_the_fit_of_the_committed_calibration():
     model = cost.load_model()
     refit = calibrate.fit(calibration)
     assert refit["device"] == model["device"] == calibration["device"]
-    assert sorted(refit["groups"]) == sorted(model["groups"]) == [
-        "m0-pure", "m0-ulab", "m0-viper", "m7-pure", "m7-ulab", "m7-viper"]
+    groups = {"m0-pure", "m0-ulab", "m0-viper", "m7-pure", "m7-ulab", "m7-viper"}
+    assert sorted(refit["groups"]) == sorted(model["groups"])
+    assert groups <= set(model["groups"]) <= groups | {"m7-vfp"}  # vfp once calibrated
     for key, group in model["groups"].items():
         assert group["runs"] >= 30  # widths 8-32, batches 8-64, micro-batches on and off
         for name, value in group["coefficients"].items():
@@ -74,11 +86,11 @@ def test_calibration_covers_widths_batches_and_micro_batches():
 def test_multiply_adds_by_hand():
     # actor 3-4-1 (16 weights), critics 4-5-1 (25 weights), batch 2
     config = TD3Config(actor_hidden=(4,), critic_hidden=(5,), batch_size=2, buffer_capacity=10)
-    critic = cost.critic_update_counts(config)
+    critic = cost.critic_update_counts(config, "ulab")
     # target actor 2x16, two target critics 2x2x25; each critic: forward 2x25, x^T d 2x25 and
     # d w^T into the hidden layer 2x5
     assert critic["mac"] == 32 + 100 + 2 * (50 + 50 + 10) == 352
-    full = cost.full_update_counts(config)
+    full = cost.full_update_counts(config, "ulab")
     # actor forward 32, critic forward 50, its input gradient 2x5 + 2x20, actor x^T d 32 and d w^T 8
     assert full["mac"] == 352 + 32 + 50 + 50 + 40 == 524
     assert cost.update_macs(config) == (352 + 524) / 2
@@ -88,9 +100,47 @@ def test_multiply_adds_by_hand():
     assert critic["row_compressed"] == 0
     halves = cost.critic_update_counts(TD3Config(actor_hidden=(4,), critic_hidden=(5,),
                                                  batch_size=2, micro_batch=1, buffer_capacity=10,
-                                                 replay="compressed"))
+                                                 replay="compressed"), "pure")
     assert halves["mac"] == 352 and halves["row_compressed"] == 2
-    assert halves["call"] > critic["call"] and halves["op"] > critic["op"]  # two passes
+    assert halves["call"] > cost.critic_update_counts(config, "pure")["call"]  # two passes
+    assert halves["op"] > cost.critic_update_counts(config, "pure")["op"]
+
+
+def test_counts_follow_each_backend():
+    """vfp's products are assembler calls (no ulab operation); ulab and vfp decode compressed
+    replay in one viper call and six K.affine operations for the pendulum (pure and viper: in
+    Python, per row)."""
+    config = TD3Config(actor_hidden=(4,), critic_hidden=(5,), batch_size=2, buffer_capacity=10)
+    ulab, vfp = (cost.forward_counts(config, b) for b in ("ulab", "vfp"))
+    # two layers: dot, add_bias and relu (1 + 1 + 2 operations), then dot, add_bias and tanh (1)
+    assert ulab["op"] == 4 + 3 and ulab["call"] == 3 + 3 + 1 == vfp["call"]  # and the pass
+    assert vfp["op"] == 1  # the output's tanh: the products and the bias and ReLU make none
+    assert {k: v for k, v in vfp.items() if k != "op"} == {k: v for k, v in ulab.items()
+                                                           if k != "op"}
+    assert cost.forward_counts(config, "viper") == ulab  # the table the fits were made with
+    critic = {b: cost.critic_update_counts(config, b) for b in cost.OPS}
+    # the products of a critic update: the target actor's forward (2 layers), the two target
+    # critics' (2 each), each critic's forward (2) and backward (x^T d and the column sums of
+    # both layers, the hidden delta), ulab's operations 1, 1, 2, 3, 2 and 4 a call
+    products = {"dot": 10, "add_bias": 10, "relu": 5, "dot_tn": 4, "sum_rows": 4,
+                "dot_nt_relu": 2}
+    assert critic["ulab"]["op"] - critic["vfp"]["op"] == 10 + 10 + 10 + 12 + 8 + 8 == sum(
+        n * cost.KERNEL_OPS[k] for k, n in products.items())
+    assert critic["ulab"]["mac"] == critic["vfp"]["mac"] == 352
+    compressed = TD3Config(actor_hidden=(4,), critic_hidden=(5,), batch_size=2,
+                           buffer_capacity=10, replay="compressed")
+    for backend in cost.OPS:
+        more = {k: v - critic[backend][k]
+                for k, v in cost.critic_update_counts(compressed, backend).items()}
+        if backend in ("ulab", "vfp"):
+            # _codes and five K.affine calls; obs, next_obs, sa, next_sa one operation each, the
+            # reward two; their elements: 2 rows x (3 + 3 + 4 + 4 + 1)
+            assert more == dict.fromkeys(cost.COUNTS, 0) | {"row_compressed": 2, "call": 6,
+                                                             "op": 6, "elem": 30}
+        else:
+            assert more == dict.fromkeys(cost.COUNTS, 0) | {"row_compressed": 2}
+    with pytest.raises(cost.CostModelError, match="no counts for backend 'numpy'"):
+        cost.forward_counts(config, "numpy")
 
 
 def test_nnls():
@@ -150,6 +200,15 @@ def test_model_refuses_what_it_does_not_count():
             cost.predict(dict(field, buffer_capacity=500), "m0", "ulab", 196608)
     with pytest.raises(cost.CostModelError, match="no fit for m3"):
         cost.predict({"buffer_capacity": 500}, "m3", "ulab", 196608)
+    model = cost.load_model()
+    if "m7-vfp" not in model["groups"]:  # before bench-mcu --calibrate has measured vfp
+        with pytest.raises(cost.CostModelError, match=r"the cost model has no fit for m7 with vfp "
+                           r"\(no group m7-vfp; fitted: m0-pure, .*\): bench-mcu --calibrate"):
+            cost.predict({"buffer_capacity": 500}, "m7", "vfp", 196608, model)
+    without = {"device": "test", "groups": {k: g for k, g in model["groups"].items()
+                                            if k != "m7-vfp"}}
+    with pytest.raises(cost.CostModelError, match="no group m7-vfp"):
+        cost.predict({"buffer_capacity": 500}, "m7", "vfp", 196608, without)
     with pytest.raises(cost.CostModelError, match="heap bytes free"):  # 10 000 floats in 192K
         cost.predict({"buffer_capacity": 10000}, "m0", "ulab", 196608)
 
@@ -170,9 +229,9 @@ def test_time_to_first_reach_minus_200_for_a_fake_run():
     profile = _profile()
     ulab, viper, pure = board_time.estimate(profile, config, [3000, 5000, None], model)
     assert viper == {"backend": "viper", "qemu_core": "m7",
-                     "error": "the cost model has no fit for m7 with viper (fitted: m7-ulab)"}
-    assert pure == {"backend": "pure", "qemu_core": "m7",
-                    "error": "the cost model has no fit for m7 with pure (fitted: m7-ulab)"}
+                     "error": "the cost model has no fit for m7 with viper (no group m7-viper; "
+                              "fitted: m7-ulab): bench-mcu --calibrate measures it"}
+    assert pure["error"].startswith("the cost model has no fit for m7 with pure (no group")
     counts = ulab["counts"]
     assert counts["update"] == pytest.approx(1.5e6)
     assert counts["actor_forward"] == 1000.0 and counts["env_step"] == 500.0
@@ -197,12 +256,47 @@ def test_time_to_first_reach_minus_200_for_a_fake_run():
     none = board_time.estimate(profile, config, [None], model)[0]
     assert none["solve"] is None and none["run"]["steps"] == 6000
     assert "did not reach -200; the run's 6000 steps:" in board_time.lines(profile, [none])[1]
-    assert board_time.estimate(_profile(ulab=False, qemu_core="m0"), config, [3000], model) == [
-        {"backend": "viper", "qemu_core": "m0",
-         "error": "the cost model has no fit for m0 with viper (fitted: m7-ulab)"},
-        {"backend": "pure", "qemu_core": "m0",
-         "error": "the cost model has no fit for m0 with pure (fitted: m7-ulab)"}]
+    stock = board_time.estimate(_profile(ulab=False, qemu_core="m0"), config, [3000], model)
+    assert [(e["backend"], e["qemu_core"], e["error"].split(" (")[0]) for e in stock] == [
+        ("viper", "m0", "the cost model has no fit for m0 with viper"),
+        ("pure", "m0", "the cost model has no fit for m0 with pure")]
     assert board_time.lines(load_profile("unix"), []) == []
+
+
+def test_a_thumb_fpu_board_is_estimated_with_vfp():
+    """On a Thumb-2 core with an FPU the ulab firmware computes the products in kernels_vfp on
+    its own: its estimate is vfp's (m7-vfp), and a line says what vfp is."""
+    assert board_time.backends(load_profile("rp2-pico2")) == ("vfp", "viper", "pure")
+    assert board_time.backends(load_profile("pyboard-v11")) == ("vfp", "viper", "pure")
+    assert board_time.backends(load_profile("esp32")) == ("ulab", "viper", "pure")  # Xtensa
+    assert board_time.backends(_profile(ulab=False, thumb_fpu=True)) == ("viper", "pure")
+    model = _model(update=1e6)
+    model["groups"]["m7-vfp"] = dict(model["groups"]["m7-ulab"],
+                                     coefficients=dict.fromkeys(cost.FEATURES, 0.0) | {
+                                         "update": 4e5})
+    config = TD3Config(actor_hidden=(8, 8), critic_hidden=(8, 8), batch_size=16,
+                       buffer_capacity=500, total_steps=6000)
+    profile = _profile(thumb_fpu=True, core="Cortex-M33")
+    vfp, viper, pure = board_time.estimate(profile, config, [3000], model)
+    assert vfp["backend"] == "vfp" and vfp["counts"]["update"] == pytest.approx(6e5)
+    text = board_time.lines(profile, [vfp, viper])
+    assert text[1].startswith("  vfp: ulab firmware, the products in Thumb-2 VFP assembler "
+                              "(kernels_vfp): 6-12 ms per update (600 k instructions)")
+    assert text[2].startswith("  viper: no estimate: the cost model has no fit for m7 with viper")
+    result = {"board": "rp2-pico2", "learner": load_profile("rp2-pico2").learner,
+              "float_bits": 32, "runs": [{"first_step_at_minus_200": 3000,
+                                          "final_eval_return": -150.0}],
+              "board_time": [vfp, viper, pure]}
+    md = bench_boards.markdown([result]).splitlines()
+    assert md[2].split(" | ")[-2] == "vfp 6-12 ms; viper -; pure -"
+    assert md[-1] == ("- vfp: ulab firmware, the products in Thumb-2 VFP assembler "
+                      "(kernels_vfp)")  # the table says what vfp is
+    del model["groups"]["m7-vfp"]  # before calibration: the estimate says which fit is missing
+    vfp = board_time.estimate(profile, config, [3000], model)[0]
+    assert "no group m7-vfp" in vfp["error"]
+    assert board_time.lines(profile, [vfp])[1].startswith(
+        "  vfp: ulab firmware, the products in Thumb-2 VFP assembler (kernels_vfp): no estimate: "
+        "the cost model has no fit for m7 with vfp")
 
 
 def test_durations():
@@ -260,6 +354,10 @@ def test_every_microcontroller_profile_states_its_timing():
     ({"core": ""}, "qemu_core needs core"),
     ({"core": 7}, "core must be a string, got 7"),
     ({"cpi": None}, "cpi_source without cpi"),
+    ({"thumb_fpu": 1}, "thumb_fpu must be true or false, got 1"),
+    ({"thumb_fpu": "yes"}, "thumb_fpu must be true or false, got 'yes'"),
+    ({"thumb_fpu": True, "qemu_core": "m0"}, "thumb_fpu needs qemu_core m7, the one QEMU core "
+                                             "with an FPU, got 'm0'"),
 ])
 def test_profile_timing_errors(fields, message):
     with pytest.raises(ValueError, match="board profile fake: .*" + _escape(message)):
@@ -284,6 +382,20 @@ def test_profile_file_with_a_bad_cpi(tmp_path, monkeypatch):
         load_profile("bad")
     old = load_profile("old")  # a profile from before the timing fields still loads
     assert (old.core, old.qemu_core, old.cpi, old.cpi_source) == ("", "", None, "")
+    assert old.thumb_fpu is False
+    (tmp_path / "fpu.toml").write_text((tmp_path / "old.toml").read_text().replace(
+        '"old"', '"fpu"') + "thumb_fpu = 1\n")
+    with pytest.raises(ValueError, match=r"board profile .*fpu.toml: thumb_fpu must be true or "
+                                         r"false, got 1"):
+        load_profile("fpu")
+
+
+def test_thumb_fpu_profiles():
+    """The Thumb-2 cores with an FPU: RP2350's Cortex-M33 and the STM32F405's Cortex-M4F; not the
+    RP2040 (no FPU) nor the ESP32s (Xtensa: no Thumb assembler, though the M7 stands in)."""
+    fpu = {name for name in profile_names() if load_profile(name).thumb_fpu}
+    assert fpu == {"rp2-pico2", "pyboard-v11"}
+    assert all(load_profile(name).qemu_core == "m7" for name in fpu)
 
 
 # bench-mcu's new options

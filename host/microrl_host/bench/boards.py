@@ -70,6 +70,10 @@ def markdown(results):
                   "fitted to bench-mcu on the profile's QEMU core) x the chip's cycles per "
                   "instruction (the profile's cpi range) / its clock. Basis:", ""]
         lines += ["- %s" % note for note in notes]
+    used = {e["backend"] for r in results for e in r.get("board_time") or []}
+    legend = ["- %s" % board_time.LABELS[b] for b in sorted(used & set(board_time.LABELS))]
+    if legend:
+        lines += [""] + legend
     return "\n".join(lines) + "\n"
 
 

@@ -1,12 +1,23 @@
 """`microrl bench-mcu`: instructions and heap of every board profile's learner on the QEMU core that
 stands for its chip, with MicroPython's QEMU firmware (``firmware/build_qemu.sh`` builds it).
 
-For each profile in boards/ but unix and each backend (pure Python, ulab, viper), in its own QEMU
-board: the firmware ``DIR/<core>-<firmware>-<heap_bytes>.elf`` (the profile's heap; firmware
-``ulab`` for the ulab backend, ``pure``, without ulab, for the pure-Python float kernels and for
-viper, which stock firmware runs) serves with the profile's learner and the backend forced
-(``"backend"`` of the settings: ``python``, ``ulab`` or ``viper``); ``hello`` names the firmware, ``reset`` builds the learner (its reply holds the
-heap free after construction), then the device benchmarks run (device/microrl/bench.py):
+For each profile in boards/ but unix and each backend, in its own QEMU board: the firmware
+``DIR/<core>-<firmware>-<heap_bytes>.elf`` (the profile's heap) serves with the profile's learner
+and the backend forced (``"backend"`` of the settings: ``python``, ``ulab`` or ``viper``). The
+backends:
+
+- ``pure``: the pure-Python float kernels, on the ``pure`` firmware (no ulab);
+- ``ulab``: ulab's own products (settings ``"vfp": false``), on the ``ulab`` firmware;
+- ``vfp``: ulab with the MLP products in Thumb-2 VFP assembler (device/microrl/kernels_vfp.py,
+  settings ``"vfp": true``), on the ``ulab`` firmware; only where the chip is a Thumb-2 core with
+  a single-precision FPU (the profile's ``thumb_fpu``) and so only on the M7, the one QEMU core
+  with an FPU (the ESP32s stand in on the M7 too, but an Xtensa core has no Thumb assembler);
+- ``viper``: the viper kernels, on the ``pure`` firmware (stock MicroPython compiles viper).
+
+``hello`` names the firmware, its backend and who computes the products (``products``: a run whose
+firmware reports another backend, or products other than its backend's, is an error);
+``reset`` builds the learner (its reply holds the heap free after construction), then the device
+benchmarks run (device/microrl/bench.py):
 ``actor_forward``, ``env_step``, ``critic_update``, ``full_update`` with ``--repeat`` runs each,
 reported as the median, and ``trainer_step`` with ``--repeat`` x policy_delay runs, reported as
 the mean (its steps alternate between critic-only and full updates). A TD3 update costs, on average,
@@ -45,9 +56,12 @@ from microrl_host.board.transport import BoardError, LinkError, SerialTransport
 from microrl_host.mirror.config import TD3Config
 from microrl_host.progress import Progress, log as progress_log
 
-BACKENDS = ("pure", "ulab", "viper")
-FIRMWARE = {"pure": "pure", "ulab": "ulab", "viper": "pure"}  # the firmware each backend runs on
-DEVICE_BACKEND = {"pure": "python", "ulab": "ulab", "viper": "viper"}  # backend.py's name
+BACKENDS = ("pure", "ulab", "vfp", "viper")
+# the firmware each backend runs on
+FIRMWARE = {"pure": "pure", "ulab": "ulab", "vfp": "ulab", "viper": "pure"}
+DEVICE_BACKEND = {"pure": "python", "ulab": "ulab", "vfp": "ulab", "viper": "viper"}  # backend.py's
+SETTINGS = {"ulab": {"vfp": False}, "vfp": {"vfp": True}}  # microrl.json keys besides "backend"
+VFP_CORE = "m7"  # the one QEMU core with an FPU: where vfp runs
 NAMES = ("actor_forward", "env_step", "critic_update", "full_update", "trainer_step")
 DEFAULT_TIMEOUT_S = 1800.0  # the longest a board may stay silent: one benchmark's runs
 _BUILD = "firmware/build_qemu.sh"
@@ -58,8 +72,13 @@ class BenchSetupError(Exception):
 
 
 def firmware_name(core, backend, heap_bytes):
-    """The firmware file that runs ``backend`` (pure, ulab, viper) on ``core``."""
+    """The firmware file that runs ``backend`` (pure, ulab, vfp, viper) on ``core``."""
     return "%s-%s-%d.elf" % (core, FIRMWARE[backend], heap_bytes)
+
+
+def _check_backend(backend):
+    if backend not in BACKENDS:
+        raise BenchSetupError("unknown backend %r; known: %s" % (backend, ", ".join(BACKENDS)))
 
 
 class Job(NamedTuple):
@@ -68,7 +87,7 @@ class Job(NamedTuple):
     learner: dict  # TD3Config fields that differ from the defaults
     heap_bytes: int
     core: str  # m0, m3 or m7
-    backend: str  # pure, ulab or viper
+    backend: str  # pure, ulab, vfp or viper
     firmware: str  # file name in the firmware directory
 
 
@@ -79,7 +98,10 @@ def profile_jobs(entries):
 
 def config_jobs(points, backends=BACKENDS):
     """Jobs for ``points``, a list of {"name", "core", "heap_bytes", "learner"} (a --configs file
-    or the cost model's calibration points), each on every one of ``backends``."""
+    or the cost model's calibration points), each on every one of ``backends`` (vfp only on the
+    M7)."""
+    for backend in backends:
+        _check_backend(backend)
     if not isinstance(points, list) or not points:
         raise BenchSetupError("a configs file holds a non-empty JSON list of "
                               "{\"name\", \"core\", \"heap_bytes\", \"learner\"}")
@@ -101,13 +123,18 @@ def config_jobs(points, backends=BACKENDS):
         except (ValueError, TypeError, AttributeError) as e:
             raise BenchSetupError("config %s: bad learner: %s" % (name, e)) from None
         for backend in backends:
+            if backend == "vfp" and core != VFP_CORE:
+                continue
             jobs.append(Job(name, dict(learner), heap, core, backend,
                             firmware_name(core, backend, heap)))
     return jobs
 
 
 def plan(boards=None, backends=BACKENDS):
-    """[(profile, core, backend, firmware file name)] for ``boards`` (default: all but unix)."""
+    """[(profile, core, backend, firmware file name)] for ``boards`` (default: all but unix); vfp
+    only for the profiles with thumb_fpu (``vfp_skipped`` names the others)."""
+    for backend in backends:
+        _check_backend(backend)
     names = boards or [n for n in profile_names() if n != "unix"]
     entries = []
     for name in names:
@@ -120,12 +147,19 @@ def plan(boards=None, backends=BACKENDS):
             raise BenchSetupError("board %s has no QEMU core: give it qemu_core (one of %s) in "
                                   "boards/%s.toml" % (name, ", ".join(MACHINES_OF_CORES), name))
         for backend in backends:
-            if backend not in BACKENDS:
-                raise BenchSetupError("unknown backend %r; known: %s"
-                                      % (backend, ", ".join(BACKENDS)))
+            if backend == "vfp" and not profile.thumb_fpu:
+                continue
             entries.append((profile, core, backend,
                             firmware_name(core, backend, profile.heap_bytes)))
     return entries
+
+
+def vfp_skipped(boards=None, backends=BACKENDS):
+    """The profiles of ``plan(boards, backends)`` that it leaves vfp out for (no thumb_fpu)."""
+    if "vfp" not in backends:
+        return []
+    names = boards or [n for n in profile_names() if n != "unix"]
+    return [name for name in names if not load_profile(name).thumb_fpu]
 
 
 def check_firmware_dir(firmware_dir, jobs):
@@ -169,7 +203,7 @@ def collect(link, learner, repeat, backend=None, log=None, replies=None):
 
     An error reply (a MemoryError, typically) is kept as ``{"ok": False, "type", "error"}``; after
     one in construction no benchmark runs. ValueError when the firmware's backend is not
-    ``backend``.
+    ``backend``'s, or its products are not: "vfp" for vfp, anything else for ulab (its own).
     """
     replies = {} if replies is None else replies
     replies["hello"] = _kept(link.connect())
@@ -178,6 +212,13 @@ def collect(link, learner, repeat, backend=None, log=None, replies=None):
         reason = replies["hello"].get("backend_reason")
         raise ValueError("the firmware reports backend %s%s, expected %s"
                          % (found, " (%s)" % reason if reason else "", DEVICE_BACKEND[backend]))
+    products = replies["hello"].get("products")
+    if backend == "vfp" and products != "vfp":
+        raise ValueError("the firmware reports products %s, expected vfp (kernels_vfp: ulab in "
+                         "single precision on a Thumb-2 core with an FPU)" % products)
+    if backend == "ulab" and products == "vfp":
+        raise ValueError("the firmware reports products vfp, expected ulab's own (settings "
+                         "\"vfp\": false)")
     try:
         replies["reset"] = _kept(link.reset(config=learner))
     except BoardError as e:
@@ -291,7 +332,11 @@ def markdown(doc):
              "update: by one critic and one full update with collection disabled (> F: more "
              "than the F free, so the update needs collections).",
              "- m0: microbit machine, Cortex-M0, soft float; m7: mps2-an500, Cortex-M7, "
-             "single-precision FPU. Device code %s." % (doc.get("device") or "unknown"), "",
+             "single-precision FPU. Device code %s." % (doc.get("device") or "unknown"),
+             "- backends: pure: the pure-Python float kernels (firmware without ulab); ulab: "
+             "ulab's own products (`\"vfp\": false`); vfp: ulab with the MLP products in Thumb-2 "
+             "VFP assembler (kernels_vfp; profiles with thumb_fpu, on the M7); viper: the viper "
+             "kernels (stock firmware, no ulab).", "",
              "| board | core | backend | heap | free after construction | critic update | "
              "full update | update | Trainer.step | env step | actor forward | allocated per "
              "update (critic, full) |",
@@ -372,8 +417,8 @@ def bench_one(name, learner, heap_bytes, core, backend, firmware, repeat, qemu_b
     """One learner config (a profile's, or a calibration point's, called ``name``) on one firmware
     in its own QEMU: the run's record (a LinkError is recorded)."""
     def body(board, run):
-        board.serve({"board": name, "config": dict(learner),
-                     "backend": DEVICE_BACKEND[backend]})
+        board.serve(dict(SETTINGS.get(backend, {}), board=name, config=dict(learner),
+                         backend=DEVICE_BACKEND[backend]))
         with BoardLink(SerialTransport(board.port), timeout_s=timeout_s) as link:
             collect(link, dict(learner), repeat, backend, log, run["replies"])
 
@@ -409,9 +454,11 @@ def add_arguments(parser):
     parser.add_argument("--out", default="bench/results", help="output directory")
     parser.add_argument("--boards", nargs="*", default=None,
                         help="profiles (default: every profile but unix)")
-    parser.add_argument("--backends", nargs="*", default=list(BACKENDS), choices=BACKENDS,
-                        help="backends (default: pure ulab viper; viper runs on the pure "
-                             "firmware)")
+    parser.add_argument("--backends", nargs="*", default=None, choices=BACKENDS,
+                        help="backends (default: pure ulab vfp viper; ulab keeps ulab's own "
+                             "products (\"vfp\": false), vfp computes them in Thumb-2 VFP "
+                             "assembler, only for profiles with thumb_fpu and on the m7; viper "
+                             "runs on the pure firmware)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs per benchmark, the median reported (default 3)")
     parser.add_argument("--configs", default=None, metavar="FILE",
@@ -433,7 +480,11 @@ def _log(text):
 
 
 def _jobs(args):
-    """{output file stem: jobs} for the arguments."""
+    """{output file stem: jobs} for the arguments. vfp runs on the m7 core only, for the profiles
+    with thumb_fpu: a note names the profiles or configs it is left out for when --backends asks
+    for it."""
+    backends = BACKENDS if args.backends is None else args.backends
+    noted = args.backends is not None and "vfp" in args.backends
     if args.configs and args.calibrate:
         raise BenchSetupError("--configs and --calibrate measure different learners: give one")
     if args.configs:
@@ -441,14 +492,28 @@ def _jobs(args):
             points = json.loads(Path(args.configs).read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise BenchSetupError("cannot read --configs %s: %s" % (args.configs, e)) from None
-        return {"mcu_configs": config_jobs(points, args.backends)}
-    plans = {"mcu": profile_jobs(plan(args.boards, args.backends))}
+        plans = {"mcu_configs": config_jobs(points, backends)}
+        others = [point.get("name") or "config-%d" % i for i, point in enumerate(points)
+                  if point["core"] != VFP_CORE]
+        if noted and others:
+            _log("bench-mcu: vfp runs on the m7 core only: skipped for %s" % ", ".join(others))
+    else:
+        plans = {"mcu": profile_jobs(plan(args.boards, backends))}
+        skipped = vfp_skipped(args.boards, backends)
+        if noted and skipped:
+            _log("bench-mcu: vfp needs a Thumb-2 core with an FPU (thumb_fpu in the profile): "
+                 "skipped for %s" % ", ".join(skipped))
     if args.calibrate:
         from microrl_host.sim import calibrate
-        if args.boards or set(args.backends) != set(BACKENDS):
+        if args.boards or (args.backends is not None and set(args.backends) != set(BACKENDS)):
             raise BenchSetupError("--calibrate measures every profile on every backend: "
                                   "drop --boards and --backends")
         plans["mcu_calibration"] = config_jobs(calibrate.calibration_points(), BACKENDS)
+    if not any(plans.values()):
+        raise BenchSetupError("nothing to measure: " + (
+            "vfp runs on the m7 core only, for profiles with thumb_fpu = true (%s)"
+            % ", ".join(n for n in profile_names() if load_profile(n).thumb_fpu)
+            if backends else "--backends names none"))
     return plans
 
 

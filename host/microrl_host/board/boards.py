@@ -24,11 +24,12 @@ class Profile:
     qemu_core: str = ""  # bench-mcu's QEMU stand-in for it: m0, m3 or m7 (build_qemu.sh)
     cpi: tuple = None  # (low, high) cycles per instruction on the real chip, or None
     cpi_source: str = ""  # where the cpi range comes from, one line
+    thumb_fpu: bool = False  # Thumb-2 with single-precision FPU: ulab products by kernels_vfp
     learner: dict = field(default_factory=dict)  # TD3Config fields that differ from the defaults
 
     def __post_init__(self):
-        """Checks the timing fields (ValueError naming the profile and the field); cpi becomes a
-        (low, high) tuple of floats."""
+        """Checks the timing fields and thumb_fpu (ValueError naming the profile and the field);
+        cpi becomes a (low, high) tuple of floats."""
         from microrl_host.board.qemu import CORES  # here: qemu imports this module's importers
 
         def bad(text):
@@ -40,6 +41,11 @@ class Profile:
             raise bad("qemu_core must be one of %s, got %r" % (", ".join(CORES), self.qemu_core))
         if self.qemu_core and not self.core:
             raise bad("qemu_core needs core, the chip's own core that it stands for")
+        if not isinstance(self.thumb_fpu, bool):
+            raise bad("thumb_fpu must be true or false, got %r" % (self.thumb_fpu,))
+        if self.thumb_fpu and self.qemu_core and self.qemu_core != "m7":
+            raise bad("thumb_fpu needs qemu_core m7, the one QEMU core with an FPU, got %r"
+                      % self.qemu_core)
         cpi = self.cpi
         if cpi is None:
             if self.cpi_source:
@@ -65,7 +71,8 @@ def profile_names():
 _FIELDS = {"name": (str, False), "description": (str, True), "heap_bytes": (int, True),
            "float_bits": (int, True), "ulab": (bool, True), "clock_hz": (int, True),
            "frozen": (bool, False), "core": (str, False), "qemu_core": (str, False),
-           "cpi": (list, False), "cpi_source": (str, False), "learner": (dict, False)}
+           "cpi": (list, False), "cpi_source": (str, False), "thumb_fpu": (bool, False),
+           "learner": (dict, False)}
 
 
 def resolve_board(name_or_path):

@@ -15,10 +15,23 @@ from microrl_host.sim import cost
 
 
 def backends(profile):
-    """The backends the profile's firmware can run: ulab where it has ulab, viper on stock
-    MicroPython firmware (no ulab, the native emitter on: the official rp2, esp32 and stm32
+    """The backends the profile's firmware can run: ulab where it has ulab (vfp on a Thumb-2 core
+    with an FPU, ``thumb_fpu``: there ulab's firmware computes the products in kernels_vfp on its
+    own, and ulab's own products, the settings' ``"vfp": false``, are not estimated), viper on
+    stock MicroPython firmware (no ulab, the native emitter on: the official rp2, esp32 and stm32
     builds) and the pure-Python float kernels (firmware without the emitter, CircuitPython)."""
-    return ("ulab", "viper", "pure") if profile.ulab else ("viper", "pure")
+    if not profile.ulab:
+        return ("viper", "pure")
+    return ("vfp" if profile.thumb_fpu else "ulab", "viper", "pure")
+
+
+# What a backend's name means where it is not obvious: every line of an estimate says which it is.
+LABELS = {"vfp": "vfp: ulab firmware, the products in Thumb-2 VFP assembler (kernels_vfp)"}
+
+
+def label(backend):
+    """The backend's name for a line of an estimate (vfp's says what it is)."""
+    return LABELS.get(backend, backend)
 
 
 def first_step_at(eval_returns, solved=SOLVED_RETURN):
@@ -141,10 +154,10 @@ def lines(profile, entries, solved=SOLVED_RETURN):
                                                   profile.qemu_core)]
     for e in entries:
         if "error" in e:
-            out.append("  %s: no estimate: %s" % (e["backend"], e["error"]))
+            out.append("  %s: no estimate: %s" % (label(e["backend"]), e["error"]))
             continue
         text = "  %s: %s per update (%s instructions)" % (
-            e["backend"], duration(e["update_s"]), _count(e["counts"]["update"]))
+            label(e["backend"]), duration(e["update_s"]), _count(e["counts"]["update"]))
         solve = e["solve"]
         if solve is None:
             text += "; did not reach %g; the run's %d steps: %s (%s)" % (

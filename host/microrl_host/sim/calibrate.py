@@ -4,11 +4,12 @@ fit of its coefficients to those measurements.
 ``bench-mcu --calibrate`` measures every board profile (bench/results/mcu.md, whose rows check
 the model, and mcu.json) and then the calibration points (``calibration_points``: on the M0 and
 the M7, widths 8 to 32 with batches 8 to 64, micro-batches, unequal and deeper networks, float and
-compressed replay, other buffers and heaps) on every backend (pure, ulab, viper) into bench/results/mcu_calibration.json
-(the runs' summaries), fits the model and writes sim/cost_fit.json. The profiles are not in the
-fit: they check it.
+compressed replay, other buffers and heaps) on every backend (pure, ulab with its own products,
+viper, and on the M7 vfp: ulab with the products in Thumb-2 VFP assembler) into
+bench/results/mcu_calibration.json (the runs' summaries), fits the model and writes
+sim/cost_fit.json. The profiles are not in the fit: they check it.
 
-The fit, per (core, backend): the heap free after construction as a line in the learner's data
+The fit, per (core, backend), a group "<core>-<backend>" (m7-vfp once vfp runs exist): the heap free after construction as a line in the learner's data
 bytes (least squares), then the update coefficients by non-negative least squares of the relative
 error over every critic-only and full update measured, the actor forward's own coefficients the
 same way, the env step as the median measured, and the store (a Trainer.step less its update, actor
@@ -42,9 +43,9 @@ STORE_RUNS = 6  # the runs whose Trainer.step less its update gives the store's 
 # The calibration points
 
 def calibration_points():
-    """The learners bench-mcu --calibrate measures on each core and backend: every width 8-32 with
-    every batch 8-64, micro-batches, unequal and deeper networks, compressed replay, other buffers
-    and heaps. [{"name", "core", "heap_bytes", "learner"}]."""
+    """The learners bench-mcu --calibrate measures on each core and backend (vfp on the M7 only):
+    every width 8-32 with every batch 8-64, micro-batches, unequal and deeper networks, compressed
+    replay, other buffers and heaps. [{"name", "core", "heap_bytes", "learner"}]."""
     shapes = [(w, w, b, 0, "float", 500) for w in (8, 12, 16, 24, 32) for b in (8, 16, 32, 64)]
     shapes += [(12, 12, 16, 4, "float", 500), (16, 16, 32, 8, "float", 500),
                (24, 24, 32, 8, "float", 500), (32, 32, 32, 4, "float", 500),
@@ -149,11 +150,12 @@ def fit(doc):
         rows, forward_rows = [], []
         for run in runs:
             config = as_config(run["learner"])
-            for counts, name in ((critic_update_counts(config), "critic_update"),
-                                 (full_update_counts(config), "full_update")):
+            backend = run["backend"]
+            for counts, name in ((critic_update_counts(config, backend), "critic_update"),
+                                 (full_update_counts(config, backend), "full_update")):
                 x = features(counts, config, run["heap_bytes"], group)
                 rows.append([x[f] / measured(run, name) for f in FEATURES])  # relative error
-            x = features(forward_counts(config), config, run["heap_bytes"], group)
+            x = features(forward_counts(config, backend), config, run["heap_bytes"], group)
             forward = measured(run, "actor_forward")
             forward_rows.append([x[f] / forward for f in FORWARD_FEATURES] + [1.0 / forward])
         group["coefficients"] = dict(zip(FEATURES, map(float, nnls(rows, [1.0] * len(rows)))))

@@ -3,7 +3,8 @@ TD3 update, derived from the learner config, times coefficients per (QEMU core, 
 bench-mcu measurements (sim/calibrate.py; the fit is cost_fit.json beside this module, so the model
 works offline).
 
-The counts follow device/microrl/td3.py, mlp.py and kernels_nd.py call by call, per update:
+The counts follow device/microrl/td3.py, mlp.py and kernels_nd.py call by call, per update, on a
+backend (pure, ulab, vfp, viper: bench-mcu's; vfp is ulab with the products in kernels_vfp):
 
 - ``mac``: multiply-adds of the products (forwards, the backward's parameter and input gradients)
   of every network the update runs, over the whole batch, dense (the pure-Python products skip zero
@@ -12,10 +13,12 @@ The counts follow device/microrl/td3.py, mlp.py and kernels_nd.py call by call, 
   operand entries the pure-Python products scan for zeros; bias, ReLU, tanh, the loss, the target;
 - ``param``: parameter elements of the Adam steps and the target networks' Polyak updates;
 - ``row``: batch rows handled one at a time in Python (the replay draw and decode, the smoothing
-  noise); ``row_compressed``: the drawn rows again when the replay is compressed (a dearer decode);
+  noise); ``row_compressed``: the drawn rows again when the replay is compressed (a dearer decode:
+  in Python on pure and viper, in one viper call on ulab and vfp, compressed_viper.py, whose
+  K.affine calls then scale the batch);
 - ``call``: numerics kernel calls and network passes; ``op``: the array operations of those calls
-  on ulab (KERNEL_OPS), each an interpreter call into ulab that mostly makes an array object;
-  micro-batches multiply both;
+  on ulab (``OPS``: KERNEL_OPS, and VFP_OPS on vfp, whose products make none), each an
+  interpreter call into ulab that mostly makes an array object; micro-batches multiply both;
 - ``update``: one per critic and one per actor-and-targets pass, their fixed costs;
 - ``gc_mac``, ``gc_elem``, ``gc_op``: garbage collection. Collections per update go as the bytes an
   update allocates over the heap free after construction, and each sweeps the whole heap, so these
@@ -62,54 +65,72 @@ def parameter_count(sizes):
 
 
 # Array operations of each kernel on ulab (device/microrl/kernels_nd.py): each is an interpreter
-# call into ulab and most make an array object.
+# call into ulab and most make an array object. (affine: its scaling; adding an offset is one more.)
 KERNEL_OPS = {"dot": 1, "dot_tn": 3, "dot_nt": 2, "dot_nt_relu": 4, "add_bias": 1, "sum_rows": 2,
               "relu": 2, "tanh": 1, "tanh_grad": 4, "copy_cols": 3, "smooth_actions": 4,
               "minimum": 2, "td_target": 4, "mse_grad": 3, "fill": 1, "adam": 17, "polyak": 3,
-              "sample": 0}
+              "sample": 0, "affine": 1}
+# On vfp the products are kernels_vfp's assembler calls into the caller's buffers, none an array
+# operation: a dense layer (dot, bias and ReLU) one call, the parameter gradients (x^T d and the
+# column sums) two, the input gradient and the ReLU-masked delta one each.
+VFP_PRODUCTS = ("dot", "add_bias", "relu", "dot_tn", "sum_rows", "dot_nt", "dot_nt_relu")
+VFP_OPS = dict(KERNEL_OPS, **dict.fromkeys(VFP_PRODUCTS, 0))
+# The operations counted per backend. pure and viper make no ulab operation, but their fits were
+# made with ulab's table, whose counts stand there for the work of each kernel.
+OPS = {"pure": KERNEL_OPS, "ulab": KERNEL_OPS, "vfp": VFP_OPS, "viper": KERNEL_OPS}
+MACHINE_DECODE = ("ulab", "vfp")  # the backends that decode compressed replay in viper
 
 
-def _kernel(counts, name, **work):
-    """One K.<name> call and its work."""
+def _ops(backend):
+    """The operation table of ``backend``; CostModelError naming it when it is not a backend."""
+    try:
+        return OPS[backend]
+    except KeyError:
+        raise CostModelError("no counts for backend %r (backends: %s)"
+                             % (backend, ", ".join(OPS))) from None
+
+
+def _kernel(counts, backend, name, **work):
+    """One K.<name> call and its work on ``backend``."""
     counts["call"] += 1
-    counts["op"] += KERNEL_OPS[name]
+    counts["op"] += OPS[backend][name]
     for key, value in work.items():
         counts[key] += value
 
 
-def _product(counts, name, m, rows_in, cols_out, scanned, written):
+def _product(counts, backend, name, m, rows_in, cols_out, scanned, written):
     """One product: m x rows_in x cols_out multiply-adds, ``scanned`` operand entries looked at
     for zeros and ``written`` output elements."""
-    _kernel(counts, name, mac=m * rows_in * cols_out, elem=scanned + written)
+    _kernel(counts, backend, name, mac=m * rows_in * cols_out, elem=scanned + written)
 
 
-def forward(counts, sizes, tanh, m):
+def forward(counts, sizes, tanh, m, backend):
     """MLP.forward over m rows: per layer a product, the bias, ReLU (hidden) or tanh (output)."""
     layers = len(sizes) - 1
     for k in range(layers):
         a, b = sizes[k], sizes[k + 1]
-        _product(counts, "dot", m, a, b, m * a, m * b)
-        _kernel(counts, "add_bias", elem=m * b)
+        _product(counts, backend, "dot", m, a, b, m * a, m * b)
+        _kernel(counts, backend, "add_bias", elem=m * b)
         if k < layers - 1:
-            _kernel(counts, "relu", elem=m * b)
+            _kernel(counts, backend, "relu", elem=m * b)
         elif tanh:
-            _kernel(counts, "tanh", elem=m * b)
+            _kernel(counts, backend, "tanh", elem=m * b)
     counts["call"] += 1  # the pass itself
 
 
-def backward(counts, sizes, tanh, m, param_grads, input_grad):
+def backward(counts, sizes, tanh, m, param_grads, input_grad, backend):
     """MLP.backward over m rows: parameter gradients and/or the input gradient."""
     if tanh:
-        _kernel(counts, "tanh_grad", elem=m * sizes[-1])
+        _kernel(counts, backend, "tanh_grad", elem=m * sizes[-1])
     for k in range(len(sizes) - 2, -1, -1):
         a, b = sizes[k], sizes[k + 1]
         if param_grads:
-            _product(counts, "dot_tn", m, a, b, a * m, a * b)  # x^T d
-            _kernel(counts, "sum_rows", elem=m * b)
+            _product(counts, backend, "dot_tn", m, a, b, a * m, a * b)  # x^T d
+            _kernel(counts, backend, "sum_rows", elem=m * b)
         if k > 0:
-            _product(counts, "dot_nt_relu", m, b, a, m * b, m * a)  # (d w^T) * (x > 0)
+            _product(counts, backend, "dot_nt_relu", m, b, a, m * b, m * a)  # (d w^T) * (x > 0)
         elif input_grad:
-            _product(counts, "dot_nt", m, b, a, m * b, m * a)  # d w^T
+            _product(counts, backend, "dot_nt", m, b, a, m * b, m * a)  # d w^T
     counts["call"] += 1
 
 
@@ -119,66 +140,96 @@ def _parts(config):
     return [min(rows, n - s) for s in range(0, n, rows)]
 
 
-def _sample(counts, config):
+def _sample(counts, config, backend):
+    """CompressedReplay.sample or Replay.sample: the draws; on ulab and vfp compressed_viper's
+    decode, one viper call writing the codes into the batch and K.affine scaling obs, next_obs,
+    sa, next_sa (each plus the centre where the environment's bounds have one) and the reward
+    (times minus its step, plus the top of its range): 6 operations for the pendulum."""
     n = config.batch_size
-    _kernel(counts, "sample", row=n)
-    if config.replay == "compressed":
-        counts["row_compressed"] += n
+    _kernel(counts, backend, "sample", row=n)
+    if config.replay != "compressed":
+        return
+    counts["row_compressed"] += n
+    if backend not in MACHINE_DECODE:
+        return  # the decode in Python, per row
+    counts["call"] += 1  # compressed_viper._codes
+    obs, act = footprint.env_dims(config)
+    centred = _centred(config)
+    for cols in (obs, obs, obs + act, obs + act):
+        _kernel(counts, backend, "affine", elem=n * cols)
+        counts["op"] += centred
+    _kernel(counts, backend, "affine", elem=n)
+    counts["op"] += 1  # the reward's offset
 
 
-def critic_update_counts(config, counts=None):
-    """TD3.update_critic: a minibatch, the clipped double-Q target, both critics' steps."""
+def _centred(config):
+    """1 when the environment's observation bounds have a centre other than 0 (compressed replay
+    adds it when decoding), else 0."""
+    from microrl_host.mirror.envs import make
+
+    env = make(config.env)
+    return int(any(lo + hi for lo, hi in zip(env.obs_low, env.obs_high)))
+
+
+def critic_update_counts(config, backend, counts=None):
+    """TD3.update_critic on ``backend``: a minibatch, the clipped double-Q target, both critics'
+    steps."""
+    _ops(backend)
     counts = counts if counts is not None else dict.fromkeys(COUNTS, 0)
     actor, critic = _sizes(config)
-    _sample(counts, config)
+    _sample(counts, config, backend)
     for m in _parts(config):
-        forward(counts, actor, True, m)  # target actor
-        _kernel(counts, "smooth_actions", row=m, elem=m)  # a normal drawn per row
-        forward(counts, critic, False, m)
-        _kernel(counts, "copy_cols", elem=m)
-        forward(counts, critic, False, m)
-        _kernel(counts, "minimum", elem=m)
-        _kernel(counts, "td_target", elem=m)
+        forward(counts, actor, True, m, backend)  # target actor
+        _kernel(counts, backend, "smooth_actions", row=m, elem=m)  # a normal drawn per row
+        forward(counts, critic, False, m, backend)
+        _kernel(counts, backend, "copy_cols", elem=m)
+        forward(counts, critic, False, m, backend)
+        _kernel(counts, backend, "minimum", elem=m)
+        _kernel(counts, backend, "td_target", elem=m)
     for _ in range(2):
         for m in _parts(config):
-            forward(counts, critic, False, m)
-            _kernel(counts, "mse_grad", elem=m)
-            backward(counts, critic, False, m, True, False)
-        _kernel(counts, "adam", param=parameter_count(critic))
+            forward(counts, critic, False, m, backend)
+            _kernel(counts, backend, "mse_grad", elem=m)
+            backward(counts, critic, False, m, True, False, backend)
+        _kernel(counts, backend, "adam", param=parameter_count(critic))
     counts["update"] += 1
     return counts
 
 
-def full_update_counts(config):
-    """The update of every policy_delay-th step: the critics', the actor's and the targets'."""
-    counts = critic_update_counts(config)
+def full_update_counts(config, backend):
+    """The update of every policy_delay-th step on ``backend``: the critics', the actor's and the
+    targets'."""
+    counts = critic_update_counts(config, backend)
     actor, critic = _sizes(config)
     for m in _parts(config):
-        forward(counts, actor, True, m)
-        _kernel(counts, "copy_cols", elem=m)
-        forward(counts, critic, False, m)
-        _kernel(counts, "fill", elem=m)
-        backward(counts, critic, False, m, False, True)
-        _kernel(counts, "copy_cols", elem=m)
-        backward(counts, actor, True, m, True, False)
-    _kernel(counts, "adam", param=parameter_count(actor))
+        forward(counts, actor, True, m, backend)
+        _kernel(counts, backend, "copy_cols", elem=m)
+        forward(counts, critic, False, m, backend)
+        _kernel(counts, backend, "fill", elem=m)
+        backward(counts, critic, False, m, False, True, backend)
+        _kernel(counts, backend, "copy_cols", elem=m)
+        backward(counts, actor, True, m, True, False, backend)
+    _kernel(counts, backend, "adam", param=parameter_count(actor))
     for sizes in (actor, critic, critic):
-        _kernel(counts, "polyak", param=parameter_count(sizes))
+        _kernel(counts, backend, "polyak", param=parameter_count(sizes))
     counts["update"] += 1
     return counts
 
 
-def forward_counts(config):
-    """The actor's forward for one observation (TD3.policy)."""
+def forward_counts(config, backend):
+    """The actor's forward for one observation (TD3.policy) on ``backend``."""
+    _ops(backend)
     counts = dict.fromkeys(COUNTS, 0)
-    forward(counts, _sizes(config)[0], True, 1)
+    forward(counts, _sizes(config)[0], True, 1, backend)
     return counts
 
 
 def update_macs(config):
-    """Multiply-adds of a mean TD3 update (policy_delay from the config)."""
+    """Multiply-adds of a mean TD3 update (policy_delay from the config; the same on every
+    backend)."""
     d = config.policy_delay
-    return ((d - 1) * critic_update_counts(config)["mac"] + full_update_counts(config)["mac"]) / d
+    return ((d - 1) * critic_update_counts(config, "ulab")["mac"]
+            + full_update_counts(config, "ulab")["mac"]) / d
 
 
 def as_config(learner):
@@ -258,17 +309,19 @@ def check_modelled(config):
 
 
 def _group(model, core, backend):
-    group = model["groups"].get("%s-%s" % (core, backend))
+    key = "%s-%s" % (core, backend)
+    group = model["groups"].get(key)
     if group is None:
-        raise CostModelError("the cost model has no fit for %s with %s (fitted: %s)"
-                             % (core, backend, ", ".join(sorted(model["groups"]))))
+        raise CostModelError("the cost model has no fit for %s with %s (no group %s; fitted: %s):"
+                             " bench-mcu --calibrate measures it" % (
+                                 core, backend, key, ", ".join(sorted(model["groups"]))))
     return group
 
 
 def predict(learner, core, backend, heap_bytes, model=None):
-    """Instructions on QEMU core ``core`` (m0, m7) with ``backend`` (pure, ulab, viper) and a heap of
-    ``heap_bytes`` for a learner (a TD3Config or a dict of overrides): critic-only, full and mean
-    update, Trainer.step past the warm-up, actor forward (batch 1) and env step."""
+    """Instructions on QEMU core ``core`` (m0, m7) with ``backend`` (pure, ulab, vfp, viper) and a
+    heap of ``heap_bytes`` for a learner (a TD3Config or a dict of overrides): critic-only, full
+    and mean update, Trainer.step past the warm-up, actor forward (batch 1) and env step."""
     config = as_config(learner)
     check_modelled(config)
     group = _group(model or load_model(), core, backend)
@@ -277,12 +330,12 @@ def predict(learner, core, backend, heap_bytes, model=None):
     def instructions(counts):
         x = features(counts, config, heap_bytes, group)
         return sum(c[f] * x[f] for f in FEATURES)
-    critic = instructions(critic_update_counts(config))
-    full = instructions(full_update_counts(config))
+    critic = instructions(critic_update_counts(config, backend))
+    full = instructions(full_update_counts(config, backend))
     d = config.policy_delay
     update = ((d - 1) * critic + full) / d
     f = group["actor_forward"]
-    x = features(forward_counts(config), config, heap_bytes, group)
+    x = features(forward_counts(config, backend), config, heap_bytes, group)
     actor_forward = sum(f[name] * x[name] for name in FORWARD_FEATURES) + f["pass"]
     env_step = group["env_step_instructions"]
     store = group["store_%s_instructions" % config.replay]
