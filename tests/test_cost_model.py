@@ -132,7 +132,7 @@ def test_counts_follow_each_backend():
     for backend in cost.OPS:
         more = {k: v - critic[backend][k]
                 for k, v in cost.critic_update_counts(compressed, backend).items()}
-        if backend in ("ulab", "vfp"):
+        if backend in cost.MACHINE_DECODE:
             # _codes and five K.affine calls; obs, next_obs, sa, next_sa one operation each, the
             # reward two; their elements: 2 rows x (3 + 3 + 4 + 4 + 1)
             assert more == dict.fromkeys(cost.COUNTS, 0) | {"row_compressed": 2, "call": 6,
@@ -141,6 +141,12 @@ def test_counts_follow_each_backend():
             assert more == dict.fromkeys(cost.COUNTS, 0) | {"row_compressed": 2}
     with pytest.raises(cost.CostModelError, match="no counts for backend 'numpy'"):
         cost.forward_counts(config, "numpy")
+    # ulab on the Cortex-M0 computes its products with kernels_thumb: counted as vfp's
+    assert [cost.counted_backend(c, b) for c, b in (("m0", "ulab"), ("m7", "ulab"), ("m0", "pure"),
+                                                     ("m7", "vfp"), ("m0", "viper"))] == [
+        "thumb", "ulab", "pure", "vfp", "viper"]
+    assert cost.forward_counts(config, "thumb") == vfp
+    assert critic["thumb"] == critic["vfp"]
 
 
 def test_nnls():

@@ -22,6 +22,7 @@ import pytest
 
 from microrl_host.board import deploy
 from microrl_host.board.qemu import CORES, QemuBoard
+from test_compressed_viper import SCRIPT as DECODE_SCRIPT
 
 FIRMWARE_DIR = os.environ.get("FIRMWARE_DIR")
 
@@ -95,6 +96,22 @@ for rows, n, k, m, MODE[0] in ((16, 16, 4, 12, 0), (16, 16, 12, 12, 0), (16, 16,
     want = np.dot(dn, w.T)
     want *= h[:n] > 0.0
     check("dot_nt_relu", V.dot_nt_relu(h, d, w, n)[:n], want)
+from microrl.backend import K
+for cols, n, offset in ((3, 16, False), (4, 16, True), (1, 9, True)):
+    m = mat(16, cols)
+    scale = K.row([val() for j in range(cols)])
+    shift = K.row([val() for j in range(cols)]) if offset else None
+    want = mat(16, cols, True)
+    for i in range(16):
+        for j in range(cols):
+            x = m[i, j]
+            if i < n:
+                x = x * scale[0, j]
+                if offset:
+                    x = x + shift[0, j]
+            want[i, j] = x
+    V.affine_columns(m, cols, scale, shift, n)
+    check("affine", m, want)
 print(json.dumps(out))
 """
 
@@ -120,5 +137,17 @@ def run_on(core, firmware, code):
 def test_machine_code_products_are_ulabs_bit_for_bit(core, products):
     out = run_on(core, _firmware("%s-ulab-*.elf" % core), SCRIPT)
     assert out["products"] == products
-    assert out["checked"] == 8 * 8
+    assert out["checked"] == 8 * 8 + 3
     assert out["bad"] == {}
+
+
+@pytest.mark.parametrize("core,firmware,backend", [("m0", "ulab", "ulab"), ("m0", "pure", "viper"),
+                                                   ("m7", "pure", "viper")])
+def test_compressed_decode_in_machine_code_is_the_python_decode(core, firmware, backend):
+    """compressed_viper with kernels_asm's affine, where the board uses it: on ulab and on the
+    viper backend of stock firmware (tests/test_compressed_viper.py runs it on the desktop)."""
+    code = ("import json\nimport microrl\nmicrorl.BACKEND_CHOICE = %r\n" % backend
+            + DECODE_SCRIPT % {"env": "pendulum", "capacity": 300, "steps": 450})
+    out = run_on(core, _firmware("%s-%s-*.elf" % (core, firmware)), code)
+    assert out["replay"] is True  # the machine-code decode is the one in use
+    assert out["mismatches"] == 0 and out["draws_equal"] and out["dones"] > 0

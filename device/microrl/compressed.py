@@ -182,11 +182,11 @@ class CompressedReplay:
 
 
 def _machine_code():
-    """compressed_viper's CompressedReplay (the same batches, decoded in machine code) on the
-    ulab backend where the firmware compiles viper. (Not on the viper backend: its dequantizing
-    in Python floats costs more than the decode it replaces.)"""
-    from .backend import NAME
-    if NAME != "ulab":
+    """compressed_viper's CompressedReplay (the same batches, decoded in machine code) where the
+    firmware compiles viper and the backend dequantizes in arrays: ulab, or K.affine in machine
+    code (kernels_asm). (Not where affine is a Python loop: it costs more than the decode.)"""
+    from .backend import K, NAME
+    if NAME != "ulab" and getattr(K, "AFFINE", None) != "asm":
         return None
     try:
         from .compressed_viper import CompressedReplay as fast

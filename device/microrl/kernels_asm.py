@@ -10,12 +10,16 @@ single-precision FPU, ``kernels_thumb``'s (integer instructions) on a Thumb core
 ``kernels_nd.init`` picks it and passes it to ``use``.
 
 The routine's arguments: r0 an int32 array (rows, cols, terms; byte strides of a's rows, a's
-terms, b's terms and b's columns; flags; then the routine's own loop state), r1 out, r2 a, r3 b
-(the data addresses of ulab arrays). out[i, j] = sum_k a[i, k] b[k, j], each sum starting at zero
+terms, b's terms and b's columns; flags; words 8-18 the routine's own loop state; 19 the byte
+stride of a's columns, 0 for a product: a[i, k] of out[i, j] is at i ars + k aks + j acs), r1
+out, r2 a, r3 b (the data addresses of ulab arrays or ``array`` objects). out[i, j] = sum_k a[i, k] b[k, j], each sum starting at zero
 and taking its terms in order, then by flags: 1 the old out plus the sum, 2 the sum plus the bias
 (the row after b's last term row: the layout of K.tensors), 4 ReLU (+0 unless above 0, as
 maximum(x, 0)), 8 times (old out > 0) (the delta of a ReLU layer, written over its activation).
-Every matrix passed here is dense and float32 (the ulab backend on a single-precision firmware).
+Every matrix passed here is dense and float32 (ulab, or ``array('f')``, on a single-precision
+firmware). ``affine`` scales (and shifts) a matrix with the same routine, a product of one term
+per element (a's column stride set): the values of ``x * s + o`` in the firmware's float, bit for
+bit.
 """
 
 from array import array
@@ -74,6 +78,42 @@ def dot_nt_relu(h, d, w, n, scratch=None):
     rows = len(w)
     cols = w.size // rows
     return _run(h, d, w, n, rows, cols, cols * 4, 4, 4, cols * 4, _MASK)
+
+
+def affine_columns(data, cols, scale, offset, n):
+    """The first n rows of the rows x cols float matrix in ``data`` (a buffer) times scale[j] plus
+    offset[j] in column j (``scale``, ``offset``: buffers of cols floats; ``offset`` None: none),
+    in place: out[i, j] = data[i, j] scale[j] (a product of one term, a stepping along the row
+    with the columns), then the old value plus 1.0 offset[j]."""
+    g = _g
+    g[19] = 4
+    _run(data, data, scale, n, cols, 1, 0, 0, 0, 4, 0)
+    g[19] = 0
+    if offset is not None:
+        _run(data, _ONE, offset, n, cols, 1, 0, 0, 0, 4, _ACC)
+
+
+# sys.implementation._mpy >> 10 of the ARM architectures: armv6m, armv7m and armv7em have no FPU;
+# armv7emsp and armv7emdp have one.
+_THUMB_ARCHS = (4, 5, 6)
+_FPU_ARCHS = (7, 8)
+
+
+def routine_for(vfp=True):
+    """(routine, "vfp" or "thumb") for this firmware's core, or (None, None): kernels_vfp's on an
+    ARMv7E-M core with an FPU (unless ``vfp`` is False), kernels_thumb's on an ARM core without
+    one, where its inline assembler compiles them."""
+    import sys
+    arch = getattr(sys.implementation, "_mpy", 0) >> 10
+    if arch in _FPU_ARCHS and vfp:
+        from .kernels_vfp import ROUTINE
+        name = "vfp"
+    elif arch in _THUMB_ARCHS:
+        from .kernels_thumb import ROUTINE
+        name = "thumb"
+    else:
+        return None, None
+    return (ROUTINE, name) if ROUTINE is not None else (None, None)
 
 
 def use(routine):

@@ -13,16 +13,12 @@ _typecode = "d"
 
 PRODUCTS = "ulab"  # who computes the products: "vfp" or "thumb" (kernels_asm), ulab, numpy
 
-# sys.implementation._mpy >> 10 of the ARM architectures: armv6m, armv7m and armv7em have no FPU;
-# armv7emsp and armv7emdp have one.
-_THUMB_ARCHS = (4, 5, 6)
-_FPU_ARCHS = (7, 8)
-
 
 def init(np, is_ulab, typecode, vfp=True):
     """``typecode``: the ``array`` typecode of the matrices' element ("f" or "d"). With ulab in
-    single precision on an ARM core, the products are kernels_asm's: kernels_vfp's routine where
-    the core has an FPU (unless ``vfp`` is False: then ulab's own), kernels_thumb's without."""
+    single precision on an ARM core, the products are kernels_asm's: with kernels_vfp's routine
+    where the core has an FPU (unless ``vfp`` is False: then ulab's own), kernels_thumb's
+    without. (``affine`` stays ulab's: six array operations cost less than the calls.)"""
     global _np, _ulab, _typecode, PRODUCTS
     _np = np
     _ulab = is_ulab
@@ -30,25 +26,17 @@ def init(np, is_ulab, typecode, vfp=True):
     PRODUCTS = "ulab" if is_ulab else "numpy"
     if not (is_ulab and typecode == "f"):
         return
-    import sys
-    arch = getattr(sys.implementation, "_mpy", 0) >> 10
-    if arch in _FPU_ARCHS and vfp:
-        from .kernels_vfp import ROUTINE
-        name = "vfp"
-    elif arch in _THUMB_ARCHS:
-        from .kernels_thumb import ROUTINE
-        name = "thumb"
-    else:
+    from . import kernels_asm
+    routine, name = kernels_asm.routine_for(vfp)
+    if routine is None:
         return
-    if ROUTINE is not None:
-        global dense, dense_grads, dot_nt, dot_nt_relu
-        from . import kernels_asm
-        kernels_asm.use(ROUTINE)
-        dense = kernels_asm.dense
-        dense_grads = kernels_asm.dense_grads
-        dot_nt = kernels_asm.dot_nt
-        dot_nt_relu = kernels_asm.dot_nt_relu
-        PRODUCTS = name
+    global dense, dense_grads, dot_nt, dot_nt_relu
+    kernels_asm.use(routine)
+    dense = kernels_asm.dense
+    dense_grads = kernels_asm.dense_grads
+    dot_nt = kernels_asm.dot_nt
+    dot_nt_relu = kernels_asm.dot_nt_relu
+    PRODUCTS = name
 
 
 def matrix(rows, cols):

@@ -13,7 +13,7 @@ its running mean times the count).
 other architectures, CircuitPython, CPython): the source then raises SyntaxError.
 """
 
-# Words 9-13 of the argument array are the loop state, word 15 the caller's r8 (AAPCS says a
+# Words 9-14 of the argument array are the loop state, word 15 the caller's r8 (AAPCS says a
 # function keeps it). data(2, 0xEEA0, 0x0A81) is vfma.f32 s0, s1, s2, which the assembler lacks.
 _SRC = """
 @micropython.asm_thumb
@@ -89,6 +89,10 @@ def _fdot(r0, r1, r2, r3):
     ldr(r5, [r0, 24])
     add(r4, r4, r5)
     str(r4, [r0, 40])
+    ldr(r4, [r0, 36])
+    ldr(r5, [r0, 76])
+    add(r4, r4, r5)
+    str(r4, [r0, 36])
     ldr(r4, [r0, 48])
     sub(r4, r4, 1)
     str(r4, [r0, 48])

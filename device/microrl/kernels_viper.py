@@ -27,6 +27,8 @@ so the code masks fields, never relies on the sign of a load, and sign-extends i
 No literal reaches 2**30: on a 32-bit port viper would load a larger one as an object.
 """
 
+from array import array
+
 import micropython
 
 from . import kernels_py as _py
@@ -39,11 +41,32 @@ _wide = 0  # 1 when the storage is 'd'
 _bias = 126  # exponent bias - 1 of the storage: |x| < 2**(top - _bias) for a top biased exponent
 
 
+AFFINE = "python"  # "asm": affine is kernels_asm's machine code (compressed replay decodes then)
+
+
 def init(typecode):
-    global _wide, _bias
+    global _wide, _bias, affine, row, AFFINE
     _py.init(typecode)
     _wide = 1 if typecode == "d" else 0
     _bias = 1022 if _wide else 126
+    if typecode == "f":  # single-precision storage: on an ARM core kernels_asm can scale it
+        from . import kernels_asm
+        routine, _ = kernels_asm.routine_for()
+        if routine is not None:
+            kernels_asm.use(routine)
+            affine = _affine_asm
+            row = _row_f
+            AFFINE = "asm"
+
+
+def _row_f(values):
+    return array("f", values)
+
+
+def _affine_asm(m, scale, offset, n):
+    """affine in machine code (kernels_asm.affine_columns) on a matrix's storage"""
+    from .kernels_asm import affine_columns
+    affine_columns(m[0], m[2], scale, offset, n)
 
 
 # On a Thumb core (every Cortex-M) the sums of the products come from inline assembler: 12

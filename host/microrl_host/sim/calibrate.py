@@ -31,9 +31,9 @@ from pathlib import Path
 
 from microrl_host.bench.report import write_atomic
 from microrl_host.sim.cost import (FEATURES, FORWARD_FEATURES, HEAP_USABLE, MODEL_PATH,
-                                   as_config, critic_update_counts, data_bytes, features,
-                                   forward_counts, full_update_counts, measured, median, predict,
-                                   relative_errors, usable)
+                                   as_config, counted_backend, critic_update_counts, data_bytes,
+                                   features, forward_counts, full_update_counts, measured, median,
+                                   predict, relative_errors, usable)
 
 RESULTS_DIR = Path(__file__).resolve().parents[3] / "bench" / "results"
 UPDATE_NAMES = ("critic_update", "full_update", "update", "trainer_step")
@@ -150,7 +150,7 @@ def fit(doc):
         rows, forward_rows = [], []
         for run in runs:
             config = as_config(run["learner"])
-            backend = run["backend"]
+            backend = counted_backend(run["core"], run["backend"])
             for counts, name in ((critic_update_counts(config, backend), "critic_update"),
                                  (full_update_counts(config, backend), "full_update")):
                 x = features(counts, config, run["heap_bytes"], group)

@@ -76,9 +76,19 @@ KERNEL_OPS = {"dot": 1, "dot_tn": 3, "dot_nt": 2, "dot_nt_relu": 4, "add_bias": 
 VFP_PRODUCTS = ("dot", "add_bias", "relu", "dot_tn", "sum_rows", "dot_nt", "dot_nt_relu")
 VFP_OPS = dict(KERNEL_OPS, **dict.fromkeys(VFP_PRODUCTS, 0))
 # The operations counted per backend. pure and viper make no ulab operation, but their fits were
-# made with ulab's table, whose counts stand there for the work of each kernel.
-OPS = {"pure": KERNEL_OPS, "ulab": KERNEL_OPS, "vfp": VFP_OPS, "viper": KERNEL_OPS}
-MACHINE_DECODE = ("ulab", "vfp")  # the backends that decode compressed replay in viper
+# made with ulab's table, whose counts stand there for the work of each kernel. "thumb" is ulab on
+# a core without an FPU, whose products are kernels_thumb's assembler calls, as vfp's are
+# kernels_vfp's (counted_backend).
+OPS = {"pure": KERNEL_OPS, "ulab": KERNEL_OPS, "vfp": VFP_OPS, "thumb": VFP_OPS,
+       "viper": KERNEL_OPS}
+MACHINE_DECODE = ("ulab", "vfp", "thumb")  # the backends that decode compressed replay in viper
+THUMB_CORES = ("m0", "m3")  # QEMU cores without an FPU: ulab's products there are kernels_thumb's
+
+
+def counted_backend(core, backend):
+    """The backend whose counts a (core, bench backend) run follows: ulab on a core without an
+    FPU computes its products with kernels_thumb ("thumb"); otherwise the backend itself."""
+    return "thumb" if backend == "ulab" and core in THUMB_CORES else backend
 
 
 def _ops(backend):
@@ -330,12 +340,13 @@ def predict(learner, core, backend, heap_bytes, model=None):
     def instructions(counts):
         x = features(counts, config, heap_bytes, group)
         return sum(c[f] * x[f] for f in FEATURES)
-    critic = instructions(critic_update_counts(config, backend))
-    full = instructions(full_update_counts(config, backend))
+    counted = counted_backend(core, backend)
+    critic = instructions(critic_update_counts(config, counted))
+    full = instructions(full_update_counts(config, counted))
     d = config.policy_delay
     update = ((d - 1) * critic + full) / d
     f = group["actor_forward"]
-    x = features(forward_counts(config, backend), config, heap_bytes, group)
+    x = features(forward_counts(config, counted), config, heap_bytes, group)
     actor_forward = sum(f[name] * x[name] for name in FORWARD_FEATURES) + f["pass"]
     env_step = group["env_step_instructions"]
     store = group["store_%s_instructions" % config.replay]
