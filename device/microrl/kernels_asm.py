@@ -134,4 +134,6 @@ def compile_routine(source, name):
         exec(source, scope)
     except SyntaxError:  # no Thumb assembler, or not these instructions, on this firmware
         return None
+    except NameError:  # a port built without exec: no compiler for the source either
+        return None
     return scope[name]

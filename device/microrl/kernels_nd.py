@@ -2,6 +2,9 @@
 
 Only the ulab subset is used: at most 2-D, no fancy indexing, no ``@``, ``out=`` only where ulab has it
 (math ufuncs). A ``dot`` always allocates its result on ulab; everything else updates in place.
+With ulab in single precision on an ARM core, ``init`` replaces the MLP's products (``dense``,
+``dense_grads``, ``dot_nt``, ``dot_nt_relu``) by kernels_asm's machine code, which writes into the
+buffers it is given.
 """
 
 from .kernels_py import ROUND_UP_SLACK, zeros
@@ -119,7 +122,8 @@ def fill_uniform(m, rng, bound):
 # The products return the matrix that holds their result. ulab's dot has no out= and always
 # allocates its result: writing that into a preallocated buffer would allocate and copy it once
 # more (a slice assignment copies its right-hand side), so the result itself is returned and the
-# caller keeps it in place of ``out``. ``scratch`` is for the pure-Python kernels.
+# caller keeps it in place of ``out`` (kernels_asm's write ``out`` and return it). ``scratch`` is
+# for the pure-Python kernels.
 
 def scratch_row(count):
     """The pure-Python products' scratch: none needed here."""
