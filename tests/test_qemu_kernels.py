@@ -6,7 +6,7 @@ runs; kernels_thumb is ARMv6-M integer code, which the Cortex-M0 firmware with u
 directory of the firmware as FIRMWARE_DIR (as for make bench-mcu) to run these tests; CI has none
 and skips them.
 
-The products must be ulab's own, bit for bit (on the M7 ulab's ``dot`` adds each term with a
+The products and Adam (kernels_asm.adam) must be ulab's own, bit for bit (on the M7 ulab's ``dot`` adds each term with a
 fused multiply-add; on the M0 it rounds the product, then the sum), the bias, gradient
 accumulation, ReLU and ReLU mask included; the column sums are sums in row order. The operands
 are uniform in [-3, 3), then spread over 60 binary orders of magnitude, then small integers and
@@ -112,6 +112,43 @@ for cols, n, offset in ((3, 16, False), (4, 16, True), (1, 9, True)):
             want[i, j] = x
     V.affine_columns(m, cols, scale, shift, n)
     check("affine", m, want)
+def ulab_adam(p, g, m, v, tmp, step_size, beta1, beta2, eps, inv_sqrt_bc2):
+    # kernels_nd.adam, which kernels_asm.adam replaces on these cores
+    m *= beta1
+    v *= beta2
+    tmp -= tmp
+    tmp += g
+    tmp *= g
+    tmp *= 1.0 - beta2
+    v += tmp
+    g *= 1.0 - beta1
+    m += g
+    np.sqrt(v, out=tmp)
+    tmp *= inv_sqrt_bc2
+    tmp += eps
+    tmp **= -1.0
+    tmp *= m
+    tmp *= step_size
+    p -= tmp
+MODE[0] = 0
+out["adam"] = V._adam is not None
+for n, scale in ((217, 1.0), (50, 1e-3), (50, 30.0)):
+    p1, m1, v1 = mat(1, n), mat(1, n), mat(1, n)
+    for i in range(n):
+        p1[0, i] /= 3.0
+        m1[0, i] *= scale
+        v1[0, i] = abs(v1[0, i]) * scale * scale
+    p2, m2, v2 = p1 * 1.0, m1 * 1.0, v1 * 1.0
+    for t in range(1, 4):
+        g1 = mat(1, n) * scale
+        g2 = g1 * 1.0
+        step = 2e-3 / (1.0 - 0.9 ** t)
+        inv = 1.0 / (1.0 - 0.999 ** t) ** 0.5
+        ulab_adam(p1, g1, m1, v1, mat(1, n, True), step, 0.9, 0.999, 1e-8, inv)
+        V.adam(p2, g2, m2, v2, None, step, 0.9, 0.999, 1e-8, inv)
+        check("adam p", p2, p1)
+        check("adam m", m2, m1)
+        check("adam v", v2, v1)
 print(json.dumps(out))
 """
 
@@ -137,7 +174,8 @@ def run_on(core, firmware, code):
 def test_machine_code_products_are_ulabs_bit_for_bit(core, products):
     out = run_on(core, _firmware("%s-ulab-*.elf" % core), SCRIPT)
     assert out["products"] == products
-    assert out["checked"] == 8 * 8 + 3
+    assert out["adam"] is True
+    assert out["checked"] == 8 * 8 + 3 + 3 * 3 * 3
     assert out["bad"] == {}
 
 

@@ -93,6 +93,16 @@ def affine_columns(data, cols, scale, offset, n):
         _run(data, _ONE, offset, n, cols, 1, 0, 0, 0, 4, _ACC)
 
 
+def affine_tuple(m, scale, offset, n):
+    """affine on a pure-Python kernels' matrix ((data, rows, cols); the viper backend's)"""
+    affine_columns(m[0], m[2], scale, offset, n)
+
+
+def row_floats(values):
+    """K.row for affine_tuple: the values as single-precision floats"""
+    return array("f", values)
+
+
 # sys.implementation._mpy >> 10 of the ARM architectures: armv6m, armv7m and armv7em have no FPU;
 # armv7emsp and armv7emdp have one.
 _THUMB_ARCHS = (4, 5, 6)
@@ -100,26 +110,68 @@ _FPU_ARCHS = (7, 8)
 
 
 def routine_for(vfp=True):
-    """(routine, "vfp" or "thumb") for this firmware's core, or (None, None): kernels_vfp's on an
-    ARMv7E-M core with an FPU (unless ``vfp`` is False), kernels_thumb's on an ARM core without
-    one, where its inline assembler compiles them."""
+    """(module, "vfp" or "thumb") for this firmware's core, or (None, None): kernels_vfp on an
+    ARMv7E-M core with an FPU (unless ``vfp`` is False), kernels_thumb on an ARM core without
+    one, where its inline assembler compiles their routines."""
     import sys
     arch = getattr(sys.implementation, "_mpy", 0) >> 10
     if arch in _FPU_ARCHS and vfp:
-        from .kernels_vfp import ROUTINE
+        from . import kernels_vfp as module
         name = "vfp"
     elif arch in _THUMB_ARCHS:
-        from .kernels_thumb import ROUTINE
+        from . import kernels_thumb as module
         name = "thumb"
     else:
         return None, None
-    return (ROUTINE, name) if ROUTINE is not None else (None, None)
+    return (module, name) if module.ROUTINE is not None else (None, None)
 
 
-def use(routine):
-    """Compute the products with ``routine`` (an assembler function taking the arguments above)."""
-    global _fdot
-    _fdot = routine
+_adam = None  # the Adam routine (``use``)
+_ga = array("i", [0] * 12)  # its arguments: count, the constants' address, the pass, its state
+_ADAM_CONSTANTS = array("f", [0.0] * 8)  # b1, b2, 1 - b1, 1 - b2, 1/sqrt(bc2), eps, step, 1.0
+
+# Stores the constants' address into the Adam arguments (word 1) once: arrays do not move.
+_PUT_SRC = """
+@micropython.asm_thumb
+def _put(r0, r1):
+    str(r1, [r0, 4])
+"""
+
+
+def adam(p, g, m, v, tmp, step_size, beta1, beta2, eps, inv_sqrt_bc2):
+    """kernels_nd.adam in two machine-code passes (m and v, then p): each element's operations
+    in ulab's order, each rounded as ulab's pass of it (``g`` and ``tmp`` are not written)."""
+    c = _ADAM_CONSTANTS
+    c[0] = beta1
+    c[1] = beta2
+    c[2] = 1.0 - beta1
+    c[3] = 1.0 - beta2
+    c[4] = inv_sqrt_bc2
+    c[5] = eps
+    c[6] = step_size
+    a = _ga
+    a[0] = p.size
+    a[2] = 0
+    _adam(a, g, m, v)
+    a[2] = 1
+    _adam(a, p, m, v)
+
+
+def use(module, with_adam=True):
+    """Compute with ``module``'s routines: its ``ROUTINE`` (the products, arguments above) and,
+    when ``with_adam`` and it has one, its ``ADAM``; returns whether ``adam`` can run."""
+    global _fdot, _adam
+    _fdot = module.ROUTINE
+    _adam = getattr(module, "ADAM", None) if with_adam else None
+    if _adam is None:
+        return False
+    put = compile_routine(_PUT_SRC, "_put")
+    if put is None:
+        _adam = None
+        return False
+    _ADAM_CONSTANTS[7] = 1.0
+    put(_ga, _ADAM_CONSTANTS)
+    return True
 
 
 def compile_routine(source, name):

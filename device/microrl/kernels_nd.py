@@ -30,11 +30,12 @@ def init(np, is_ulab, typecode, vfp=True):
     if not (is_ulab and typecode == "f"):
         return
     from . import kernels_asm
-    routine, name = kernels_asm.routine_for(vfp)
-    if routine is None:
+    module, name = kernels_asm.routine_for(vfp)
+    if module is None:
         return
-    global dense, dense_grads, dot_nt, dot_nt_relu
-    kernels_asm.use(routine)
+    global dense, dense_grads, dot_nt, dot_nt_relu, adam
+    if kernels_asm.use(module):
+        adam = kernels_asm.adam
     dense = kernels_asm.dense
     dense_grads = kernels_asm.dense_grads
     dot_nt = kernels_asm.dot_nt

@@ -27,8 +27,6 @@ so the code masks fields, never relies on the sign of a load, and sign-extends i
 No literal reaches 2**30: on a 32-bit port viper would load a larger one as an object.
 """
 
-from array import array
-
 import micropython
 
 from . import kernels_py as _py
@@ -51,22 +49,12 @@ def init(typecode):
     _bias = 1022 if _wide else 126
     if typecode == "f":  # single-precision storage: on an ARM core kernels_asm can scale it
         from . import kernels_asm
-        routine, _ = kernels_asm.routine_for()
-        if routine is not None:
-            kernels_asm.use(routine)
-            affine = _affine_asm
-            row = _row_f
+        module, _ = kernels_asm.routine_for()
+        if module is not None:
+            kernels_asm.use(module, with_adam=False)  # Adam here is IntAdam
+            affine = kernels_asm.affine_tuple
+            row = kernels_asm.row_floats
             AFFINE = "asm"
-
-
-def _row_f(values):
-    return array("f", values)
-
-
-def _affine_asm(m, scale, offset, n):
-    """affine in machine code (kernels_asm.affine_columns) on a matrix's storage"""
-    from .kernels_asm import affine_columns
-    affine_columns(m[0], m[2], scale, offset, n)
 
 
 # On a Thumb core (every Cortex-M) the sums of the products come from inline assembler: 12
