@@ -158,11 +158,18 @@ def adam(p, g, m, v, tmp, step_size, beta1, beta2, eps, inv_sqrt_bc2):
 
 
 def use(module, with_adam=True):
-    """Compute with ``module``'s routines: its ``ROUTINE`` (the products, arguments above) and,
-    when ``with_adam`` and it has one, its ``ADAM``; returns whether ``adam`` can run."""
+    """Compute with ``module``'s ``ROUTINE`` (the products, arguments above) and, when
+    ``with_adam``, with the Adam routine for the same core (adam_vfp with kernels_vfp, adam_thumb
+    with kernels_thumb); returns whether ``adam`` can run."""
     global _fdot, _adam
     _fdot = module.ROUTINE
-    _adam = getattr(module, "ADAM", None) if with_adam else None
+    _adam = None
+    if with_adam:
+        if module.__name__.endswith("vfp"):
+            from .adam_vfp import ADAM
+        else:
+            from .adam_thumb import ADAM
+        _adam = ADAM
     if _adam is None:
         return False
     put = compile_routine(_PUT_SRC, "_put")
