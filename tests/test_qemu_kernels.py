@@ -6,11 +6,11 @@ runs; kernels_thumb is ARMv6-M integer code, which the Cortex-M0 firmware with u
 directory of the firmware as FIRMWARE_DIR (as for make bench-mcu) to run these tests; CI has none
 and skips them.
 
-The products and Adam (kernels_asm.adam) must be ulab's own, bit for bit (on the M7 ulab's ``dot`` adds each term with a
-fused multiply-add; on the M0 it rounds the product, then the sum), the bias, gradient
-accumulation, ReLU and ReLU mask included; the column sums are sums in row order. The operands
-are uniform in [-3, 3), then spread over 60 binary orders of magnitude, then small integers and
-zeros (exact cancellations, ties, skipped terms).
+The products and Adam (kernels_asm.adam) must be ulab's own, bit for bit (on the M7 ulab's ``dot``
+adds each term with a fused multiply-add; on the M0 it rounds the product, then the sum), the
+bias, gradient accumulation, ReLU and ReLU mask included; the column sums are sums in row order.
+The operands are uniform in [-3, 3), then spread over 60 binary orders of magnitude, then small
+integers and zeros (exact cancellations, ties, skipped terms).
 """
 
 import json

@@ -12,8 +12,9 @@ minus the step plus the top of the range, which is ``high - code step`` exactly)
 ``compressed`` uses this class wherever the firmware compiles viper and ``K.affine`` works on
 arrays: on the ulab backend, and on the viper backend where kernels_asm computes it (an ARM core
 with single-precision storage). It works on any backend (the tests run it on the viper one of the
-desktop), but where ``affine`` is a Python loop it costs more than the decode it saves. No literal reaches 2**30 (on a 32-bit port viper would
-load a larger one as an object): the sign bit is made at run time.
+desktop), but where ``affine`` is a Python loop it costs more than the decode it saves. No literal
+reaches 2**30 (on a 32-bit port viper would load a larger one as an object): the sign bit is made
+at run time.
 """
 
 from array import array

@@ -11,15 +11,15 @@ single-precision FPU, ``kernels_thumb``'s (integer instructions) on a Thumb core
 
 The routine's arguments: r0 an int32 array (rows, cols, terms; byte strides of a's rows, a's
 terms, b's terms and b's columns; flags; words 8-18 the routine's own loop state; 19 the byte
-stride of a's columns, 0 for a product: a[i, k] of out[i, j] is at i ars + k aks + j acs), r1
-out, r2 a, r3 b (the data addresses of ulab arrays or ``array`` objects). out[i, j] = sum_k a[i, k] b[k, j], each sum starting at zero
-and taking its terms in order, then by flags: 1 the old out plus the sum, 2 the sum plus the bias
-(the row after b's last term row: the layout of K.tensors), 4 ReLU (+0 unless above 0, as
-maximum(x, 0)), 8 times (old out > 0) (the delta of a ReLU layer, written over its activation).
-Every matrix passed here is dense and float32 (ulab, or ``array('f')``, on a single-precision
-firmware). ``affine`` scales (and shifts) a matrix with the same routine, a product of one term
-per element (a's column stride set): the values of ``x * s + o`` in the firmware's float, bit for
-bit.
+stride of a's columns, 0 for a product: a[i, k] of out[i, j] is at i ars + k aks + j acs), r1 out,
+r2 a, r3 b (the data addresses of ulab arrays or ``array`` objects). out[i, j] = sum_k a[i, k]
+b[k, j], each sum starting at zero and taking its terms in order, then by flags: 1 the old out
+plus the sum, 2 the sum plus the bias (the row after b's last term row: the layout of K.tensors),
+4 ReLU (+0 unless above 0, as maximum(x, 0)), 8 times (old out > 0) (the delta of a ReLU layer,
+written over its activation). Every matrix passed here is dense and float32 (ulab, or
+``array('f')``, on a single-precision firmware). ``affine`` scales (and shifts) a matrix with the
+same routine, a product of one term per element (a's column stride set): the values of ``x * s +
+o`` in the firmware's float, bit for bit.
 """
 
 from array import array

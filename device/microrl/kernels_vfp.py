@@ -2,11 +2,11 @@
 (``kernels_asm`` calls ``ROUTINE``; its arguments are described there).
 
 On a Cortex-M4F, M7 or M33 whose firmware stores floats in single precision, the inner loop is
-vldr, vldr, vfma, two pointer steps and the count: 6 instructions a multiply-add. The sums are
-ulab's own, bit for bit: each term is added with a fused multiply-add (``vfma``), which is what
-the compiler makes of ulab's ``dot += a * b`` on these cores; then the bias is added, or the
-product is added to the gradient (``gw + x^T d``, as ``gw += dot(...)``). The column sums of a
-delta (the bias gradient) are sums in row order, as numpy takes them (ulab gives a float sum as
+vldr, vldr, vfma, two pointer steps, the count and the branch: 7 instructions a multiply-add. The
+sums are ulab's own, bit for bit: each term is added with a fused multiply-add (``vfma``), which
+is what the compiler makes of ulab's ``dot += a * b`` on these cores; then the bias is added, or
+the product is added to the gradient (``gw + x^T d``, as ``gw += dot(...)``). The column sums of
+a delta (the bias gradient) are sums in row order, as numpy takes them (ulab gives a float sum as
 its running mean times the count).
 
 ``ROUTINE`` is None where the firmware's assembler has no FPU instructions (Cortex-M0 and M3,
