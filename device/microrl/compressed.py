@@ -185,8 +185,8 @@ def _machine_code():
     """compressed_viper's CompressedReplay (the same batches, decoded in machine code) where the
     firmware compiles viper and the backend dequantizes in arrays: ulab, or K.affine in machine
     code (kernels_asm). (Not where affine is a Python loop: it costs more than the decode.)"""
-    from .backend import K, NAME
-    if NAME != "ulab" and getattr(K, "AFFINE", None) != "asm":
+    from .backend import K
+    if getattr(K, "AFFINE", None) not in ("ulab", "asm"):
         return None
     try:
         from .compressed_viper import CompressedReplay as fast

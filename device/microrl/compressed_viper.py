@@ -140,6 +140,7 @@ class CompressedReplay(_PyReplay):
         self._g = array("i", [0, self._chunk_rows, self._words, od, ad, capacity,
                               1 if STORE_BITS == 64 else 0])
         self._slots = None  # an array of rows slots, at the first sample
+        self._batch = self._dst = None  # the batch sampled into and its flat arrays, for _codes
         self._obs_step = K.row(self.obs_step)
         self._sa_step = K.row(self.obs_step + (ACTION_STEP,) * ad)
         self._obs_centre = None if centre is None else K.row(centre)
@@ -156,10 +157,13 @@ class CompressedReplay(_PyReplay):
             slots = self._slots = array("i", range(n))
         for i in range(n):
             slots[i] = self.draw(rng)
+        if batch is not self._batch:  # the learner samples into one batch: a tuple once
+            self._batch = batch
+            self._dst = (batch.obs_d, batch.sa_d, batch.next_obs_d, batch.next_sa_d,
+                         batch.reward_d, batch.done_d)
         g = self._g
         g[0] = n
-        _codes(g, slots, self._chunks, (batch.obs_d, batch.sa_d, batch.next_obs_d,
-                                        batch.next_sa_d, batch.reward_d, batch.done_d))
+        _codes(g, slots, self._chunks, self._dst)
         K.affine(batch.obs, self._obs_step, self._obs_centre, n)
         K.affine(batch.next_obs, self._obs_step, self._obs_centre, n)
         K.affine(batch.sa, self._sa_step, self._sa_centre, n)

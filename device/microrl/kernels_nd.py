@@ -15,6 +15,7 @@ _typecode = "d"
 
 
 PRODUCTS = "ulab"  # who computes the products: "vfp" or "thumb" (kernels_asm), ulab, numpy
+AFFINE = "ulab"  # who computes affine: array operations ("ulab", "numpy"; compressed.py asks)
 
 
 def init(np, is_ulab, typecode, vfp=True):
@@ -22,11 +23,11 @@ def init(np, is_ulab, typecode, vfp=True):
     single precision on an ARM core, the products are kernels_asm's: with kernels_vfp's routine
     where the core has an FPU (unless ``vfp`` is False: then ulab's own), kernels_thumb's
     without. (``affine`` stays ulab's: six array operations cost less than the calls.)"""
-    global _np, _ulab, _typecode, PRODUCTS
+    global _np, _ulab, _typecode, PRODUCTS, AFFINE
     _np = np
     _ulab = is_ulab
     _typecode = typecode
-    PRODUCTS = "ulab" if is_ulab else "numpy"
+    PRODUCTS = AFFINE = "ulab" if is_ulab else "numpy"
     if not (is_ulab and typecode == "f"):
         return
     from . import kernels_asm
