@@ -36,9 +36,15 @@ def test_every_board_but_unix_has_a_core_and_a_firmware():
     assert names[("rp2-pico2", "vfp")] == "m7-ulab-460800.elf"
     assert names[("pyboard-v11", "vfp")] == "m7-ulab-94208.elf"
     assert {board for board, backend in names if backend == "vfp"} == {"rp2-pico2", "pyboard-v11"}
-    assert len(entries) == 3 * len(boards) + 2
+    # pyasm: the pure firmware, for the Cortex-M chips only (not the ESP32s)
+    assert names[("rp2-pico", "pyasm")] == "m0-pure-196608.elf"
+    assert {board for board, backend in names if backend == "pyasm"} == {
+        "rp2-pico", "rp2-pico2", "pyboard-v11"}
+    assert len(entries) == 3 * len(boards) + 2 + 3
     assert [backend for p, _, backend, _ in entries if p.name == "rp2-pico2"] == [
-        "pure", "ulab", "vfp", "viper"]
+        "pure", "pyasm", "ulab", "vfp", "viper"]
+    assert [backend for p, _, backend, _ in entries if p.name == "esp32"] == [
+        "pure", "ulab", "viper"]
     assert mcu.vfp_skipped() == ["esp32", "esp32s3-psram", "rp2-pico"]
     assert mcu.vfp_skipped(["rp2-pico2"], ("ulab", "vfp")) == []
     assert mcu.vfp_skipped(["rp2-pico"], ("ulab",)) == []  # vfp not asked for
@@ -54,8 +60,8 @@ def test_config_jobs_run_vfp_on_the_m7_only():
         ("a", "m0", "ulab", "m0-ulab-196608.elf"), ("b", "m7", "ulab", "m7-ulab-94208.elf"),
         ("b", "m7", "vfp", "m7-ulab-94208.elf")]
     assert jobs[2].learner == {"batch_size": 8}
-    with pytest.raises(mcu.BenchSetupError, match="unknown backend 'numpy'; known: pure, ulab, "
-                                                  "vfp, viper"):
+    with pytest.raises(mcu.BenchSetupError, match="unknown backend 'numpy'; known: pure, pyasm, "
+                                                  "ulab, vfp, viper"):
         mcu.config_jobs(points, ("numpy",))
 
 
@@ -111,9 +117,12 @@ def test_report_files(recorded, tmp_path):
     assert "- esp32s3-psram-in-92k, ulab: MemoryError: memory allocation failed, allocating " \
            "4032 bytes" in md
     assert "median of 3 runs" in md and "Device code recorded." in md
-    assert ("- backends: pure: the pure-Python float kernels (firmware without ulab); ulab: "
-            "ulab's own products (`\"vfp\": false`); vfp: ulab with the MLP products in Thumb-2 "
-            "VFP assembler (kernels_vfp; profiles with thumb_fpu, on the M7); viper:") in md
+    assert ("- backends: pure: the pure-Python float kernels' plain loops (firmware without ulab "
+            "or an inline assembler, `\"asm\": false`); pyasm: the pure-Python backend with its "
+            "products, Adam and target updates in machine code (kernels_pyasm: stock firmware on "
+            "a Cortex-M); ulab: ulab's own products (`\"vfp\": false`); vfp: ulab with the MLP "
+            "products in Thumb-2 VFP assembler (kernels_vfp; profiles with thumb_fpu, on the M7); "
+            "viper:") in md
 
 
 def test_report_rows_of_vfp(recorded, tmp_path):
@@ -231,13 +240,16 @@ class FakeQemuBoard:
         pass
 
 
-@pytest.mark.parametrize("backend, products, settings", [
-    ("vfp", "vfp", {"vfp": True}), ("ulab", "ulab", {"vfp": False}), ("viper", "viper", {}),
+@pytest.mark.parametrize("backend, products, settings, wrong", [
+    ("vfp", "vfp", {"vfp": True}, "ulab"), ("ulab", "ulab", {"vfp": False}, "vfp"),
+    ("pyasm", "thumb", {"asm": True}, "python"), ("pure", "python", {"asm": False}, "thumb"),
+    ("viper", "viper", {}, None),
 ])
 def test_bench_one_sends_the_backend_settings(recorded, monkeypatch, backend, products,
-                                              settings):
+                                              settings, wrong):
     """vfp runs with "vfp": true and ulab with "vfp": false (ulab's own products, also on the
-    M7); a reply with other products is the run's error."""
+    M7), pyasm with "asm": true and pure with "asm": false (the plain loops); a reply with other
+    products is the run's error."""
     replies = recorded["runs"][0]["replies"]
     replies["hello"].update(backend=mcu.DEVICE_BACKEND[backend], products=products)
 
@@ -262,8 +274,8 @@ def test_bench_one_sends_the_backend_settings(recorded, monkeypatch, backend, pr
                                          backend=mcu.DEVICE_BACKEND[backend])]
     assert run["error"] is None and run["backend"] == backend
     assert run["summary"]["update_mean_instructions"] > 0
-    replies["hello"]["products"] = "ulab" if backend == "vfp" else "vfp"
-    if backend != "viper":
+    replies["hello"]["products"] = wrong
+    if wrong is not None:
         run = mcu.bench_one("rp2-pico2", {}, 460800, "m7", backend, "m7-ulab-460800.elf", 3)
         assert run["error"].startswith("ValueError: the firmware reports products ")
 

@@ -48,7 +48,7 @@ def test_model_agrees_with_the_committed_table():
 def test_table_rows_parse():
     md = (RESULTS / "mcu.md").read_text()
     pico = [r for r in calibrate.table_runs(md) if r["board"] == "rp2-pico"]
-    assert [r["backend"] for r in pico] == ["pure", "ulab", "viper"]
+    assert [r["backend"] for r in pico] == ["pure", "pyasm", "ulab", "viper"]
     assert pico[0]["core"] == "m0" and pico[0]["heap_bytes"] == 196608
     assert pico[0]["learner"] == pico[1]["learner"]
     assert TD3Config.from_dict(pico[0]["learner"]).batch_size == pico[0]["learner"]["batch_size"]
@@ -61,7 +61,8 @@ def test_committed_fit_is_the_fit_of_the_committed_calibration():
     model = cost.load_model()
     refit = calibrate.fit(calibration)
     assert refit["device"] == model["device"] == calibration["device"]
-    groups = {"m0-pure", "m0-ulab", "m0-viper", "m7-pure", "m7-ulab", "m7-viper"}
+    groups = {"m0-pure", "m0-pyasm", "m0-ulab", "m0-viper", "m7-pure", "m7-pyasm", "m7-ulab",
+              "m7-viper"}
     assert sorted(refit["groups"]) == sorted(model["groups"])
     assert groups <= set(model["groups"]) <= groups | {"m7-vfp"}  # vfp once calibrated
     for key, group in model["groups"].items():
@@ -135,16 +136,22 @@ def test_counts_follow_each_backend():
         if backend in cost.MACHINE_DECODE:
             # _codes and five K.affine calls; obs, next_obs, sa, next_sa one operation each, the
             # reward two; their elements: 2 rows x (3 + 3 + 4 + 4 + 1)
-            assert more == dict.fromkeys(cost.COUNTS, 0) | {"row_compressed": 2, "call": 6,
-                                                             "op": 6, "elem": 30}
+            # (pyasm's affine is machine code: no ulab operation)
+            assert more == dict.fromkeys(cost.COUNTS, 0) | {
+                "row_compressed": 2, "call": 6, "op": 6 * cost.OPS[backend]["affine"], "elem": 30}
         else:
             assert more == dict.fromkeys(cost.COUNTS, 0) | {"row_compressed": 2}
     with pytest.raises(cost.CostModelError, match="no counts for backend 'numpy'"):
         cost.forward_counts(config, "numpy")
     # ulab on the Cortex-M0 computes its products with kernels_thumb: counted as vfp's
     assert [cost.counted_backend(c, b) for c, b in (("m0", "ulab"), ("m7", "ulab"), ("m0", "pure"),
-                                                     ("m7", "vfp"), ("m0", "viper"))] == [
-        "thumb", "ulab", "pure", "vfp", "viper"]
+                                                     ("m7", "vfp"), ("m0", "viper"),
+                                                     ("m0", "pyasm"), ("m7", "pyasm"))] == [
+        "thumb", "ulab", "pure", "vfp", "viper", "pyasm", "pyasm"]
+    # pyasm: the products, Adam and Polyak are machine code, the smaller kernels Python loops
+    assert critic["pyasm"]["op"] < critic["pure"]["op"]
+    assert {k: v for k, v in critic["pyasm"].items() if k != "op"} == {
+        k: v for k, v in critic["pure"].items() if k != "op"}
     assert cost.forward_counts(config, "thumb") == vfp
     assert critic["thumb"] == critic["vfp"]
 
@@ -233,9 +240,9 @@ def test_time_to_first_reach_minus_200_for_a_fake_run():
                        buffer_capacity=500, learning_starts=500, eval_every=1000,
                        eval_episodes=10, episode_steps=200, total_steps=6000)
     profile = _profile()
-    ulab, viper, pure = board_time.estimate(profile, config, [3000, 5000, None], model)
-    assert viper == {"backend": "viper", "qemu_core": "m7",
-                     "error": "the cost model has no fit for m7 with viper (no group m7-viper; "
+    ulab, pyasm, pure = board_time.estimate(profile, config, [3000, 5000, None], model)
+    assert pyasm == {"backend": "pyasm", "qemu_core": "m7",  # stock firmware on a Cortex-M
+                     "error": "the cost model has no fit for m7 with pyasm (no group m7-pyasm; "
                               "fitted: m7-ulab): bench-mcu --calibrate measures it"}
     assert pure["error"].startswith("the cost model has no fit for m7 with pure (no group")
     counts = ulab["counts"]
@@ -264,18 +271,20 @@ def test_time_to_first_reach_minus_200_for_a_fake_run():
     assert "did not reach -200; the run's 6000 steps:" in board_time.lines(profile, [none])[1]
     stock = board_time.estimate(_profile(ulab=False, qemu_core="m0"), config, [3000], model)
     assert [(e["backend"], e["qemu_core"], e["error"].split(" (")[0]) for e in stock] == [
-        ("viper", "m0", "the cost model has no fit for m0 with viper"),
+        ("pyasm", "m0", "the cost model has no fit for m0 with pyasm"),
         ("pure", "m0", "the cost model has no fit for m0 with pure")]
+    xtensa = board_time.estimate(_profile(ulab=False, core="Xtensa LX6"), config, [3000], model)
+    assert [e["backend"] for e in xtensa] == ["viper", "pure"]  # stock ESP32 firmware: viper
     assert board_time.lines(load_profile("unix"), []) == []
 
 
 def test_a_thumb_fpu_board_is_estimated_with_vfp():
     """On a Thumb-2 core with an FPU the ulab firmware computes the products in kernels_vfp on
     its own: its estimate is vfp's (m7-vfp), and a line says what vfp is."""
-    assert board_time.backends(load_profile("rp2-pico2")) == ("vfp", "viper", "pure")
-    assert board_time.backends(load_profile("pyboard-v11")) == ("vfp", "viper", "pure")
+    assert board_time.backends(load_profile("rp2-pico2")) == ("vfp", "pyasm", "pure")
+    assert board_time.backends(load_profile("pyboard-v11")) == ("vfp", "pyasm", "pure")
     assert board_time.backends(load_profile("esp32")) == ("ulab", "viper", "pure")  # Xtensa
-    assert board_time.backends(_profile(ulab=False, thumb_fpu=True)) == ("viper", "pure")
+    assert board_time.backends(_profile(ulab=False, thumb_fpu=True)) == ("pyasm", "pure")
     model = _model(update=1e6)
     model["groups"]["m7-vfp"] = dict(model["groups"]["m7-ulab"],
                                      coefficients=dict.fromkeys(cost.FEATURES, 0.0) | {
@@ -283,20 +292,24 @@ def test_a_thumb_fpu_board_is_estimated_with_vfp():
     config = TD3Config(actor_hidden=(8, 8), critic_hidden=(8, 8), batch_size=16,
                        buffer_capacity=500, total_steps=6000)
     profile = _profile(thumb_fpu=True, core="Cortex-M33")
-    vfp, viper, pure = board_time.estimate(profile, config, [3000], model)
+    vfp, pyasm, pure = board_time.estimate(profile, config, [3000], model)
     assert vfp["backend"] == "vfp" and vfp["counts"]["update"] == pytest.approx(6e5)
-    text = board_time.lines(profile, [vfp, viper])
+    text = board_time.lines(profile, [vfp, pyasm])
     assert text[1].startswith("  vfp: ulab firmware, the products in Thumb-2 VFP assembler "
                               "(kernels_vfp): 6-12 ms per update (600 k instructions)")
-    assert text[2].startswith("  viper: no estimate: the cost model has no fit for m7 with viper")
+    assert text[2].startswith("  pyasm: stock firmware (no ulab), the pure-Python backend's "
+                              "products, Adam and target updates in machine code (kernels_pyasm): "
+                              "no estimate: the cost model has no fit for m7 with pyasm")
     result = {"board": "rp2-pico2", "learner": load_profile("rp2-pico2").learner,
               "float_bits": 32, "runs": [{"first_step_at_minus_200": 3000,
                                           "final_eval_return": -150.0}],
-              "board_time": [vfp, viper, pure]}
+              "board_time": [vfp, pyasm, pure]}
     md = bench_boards.markdown([result]).splitlines()
-    assert md[2].split(" | ")[-2] == "vfp 6-12 ms; viper -; pure -"
-    assert md[-1] == ("- vfp: ulab firmware, the products in Thumb-2 VFP assembler "
-                      "(kernels_vfp)")  # the table says what vfp is
+    assert md[2].split(" | ")[-2] == "vfp 6-12 ms; pyasm -; pure -"
+    assert md[-2:] == [  # the table says what vfp and pyasm are
+        "- pyasm: stock firmware (no ulab), the pure-Python backend's products, Adam and target "
+        "updates in machine code (kernels_pyasm)",
+        "- vfp: ulab firmware, the products in Thumb-2 VFP assembler (kernels_vfp)"]
     del model["groups"]["m7-vfp"]  # before calibration: the estimate says which fit is missing
     vfp = board_time.estimate(profile, config, [3000], model)[0]
     assert "no group m7-vfp" in vfp["error"]
@@ -324,13 +337,16 @@ def test_bench_boards_table_has_the_estimates():
     assert md[0].endswith("| update on the board (est.) | to first reach -200 on the board "
                           "(est., median) |")
     cells = md[2].split(" | ")
-    assert cells[-2] == "ulab %s; viper %s; pure %s" % tuple(
+    assert cells[-2] == "ulab %s; pyasm %s; pure %s" % tuple(
         board_time.duration(e["update_s"]) for e in estimate)
-    assert cells[-1].startswith("ulab %s; viper %s; pure" % tuple(
+    assert cells[-1].startswith("ulab %s; pyasm %s; pure" % tuple(
         board_time.duration(e["solve"]["s"]) for e in estimate[:2]))
-    assert md[-3].startswith("- rp2-pico, ulab: 4000 steps: 3500 updates x ")
-    assert md[-2].startswith("- rp2-pico, viper: 4000 steps: 3500 updates x ")
-    assert md[-1].endswith("x cpi 1.22-1.95 / 125 MHz")
+    basis = [line for line in md if line.startswith("- rp2-pico, ")]
+    assert [line.split(":")[0] for line in basis] == [
+        "- rp2-pico, ulab", "- rp2-pico, pyasm", "- rp2-pico, pure"]
+    assert all(" 4000 steps: 3500 updates x " in line for line in basis)
+    assert all(line.endswith("x cpi 1.22-1.95 / 125 MHz") for line in basis)
+    assert md[-1].startswith("- pyasm: stock firmware (no ulab)")  # what pyasm is
 
 
 # The profiles' timing fields

@@ -6,6 +6,11 @@ runs; kernels_thumb is ARMv6-M integer code, which the Cortex-M0 firmware with u
 directory of the firmware as FIRMWARE_DIR (as for make bench-mcu) to run these tests; CI has none
 and skips them.
 
+The pure-Python backend computes with the same routines on the firmware without ulab
+(kernels_py.use_machine_code): its training must be the plain loops' own, bit for bit on the M0
+(whose routine rounds as the loops do), within float32 rounding on the M7 (whose products are
+fused multiply-adds).
+
 The products and Adam (kernels_asm.adam) must be ulab's own, bit for bit (on the M7 ulab's ``dot``
 adds each term with a fused multiply-add; on the M0 it rounds the product, then the sum), the
 bias, gradient accumulation, ReLU and ReLU mask included; the column sums are sums in row order.
@@ -16,6 +21,7 @@ integers and zeros (exact cancellations, ties, skipped terms).
 import json
 import os
 import shutil
+import struct
 from pathlib import Path
 
 import pytest
@@ -189,3 +195,49 @@ def test_compressed_decode_in_machine_code_is_the_python_decode(core, firmware, 
     out = run_on(core, _firmware("%s-%s-*.elf" % (core, firmware)), code)
     assert out["replay"] is True  # the machine-code decode is the one in use
     assert out["mismatches"] == 0 and out["draws_equal"] and out["dones"] > 0
+
+
+TRAIN_SCRIPT = """
+import json
+import ubinascii
+import microrl
+microrl.BACKEND_CHOICE = "python"
+microrl.ASM_CHOICE = %(asm)r
+from microrl.backend import PRODUCTS
+from microrl.config import TD3Config
+from microrl.train import Trainer
+t = Trainer(TD3Config(actor_hidden=(12, 12), critic_hidden=(12, 12), batch_size=16,
+                      buffer_capacity=300, replay="compressed", learning_starts=100, seed=3))
+for _ in range(%(steps)d):
+    t.step()
+ag = t.agent
+out = {"products": PRODUCTS, "updates": ag.critic_updates}
+for name in ("actor", "critic1", "critic2", "actor_target", "critic2_target"):
+    out[name] = [ubinascii.hexlify(bytes(p[0])).decode() for p in getattr(ag, name).params]
+print(json.dumps(out))
+"""
+
+
+def _floats(hex_tensors):
+    values = []
+    for text in hex_tensors:
+        raw = bytes.fromhex(text)
+        values += struct.unpack("<%df" % (len(raw) // 4), raw)
+    return values
+
+
+@pytest.mark.parametrize("core,products,tolerance", [("m0", "thumb", 0.0), ("m7", "vfp", 1e-6)])
+def test_pure_python_backend_in_machine_code_trains_as_its_loops(core, products, tolerance):
+    firmware = _firmware("%s-pure-*.elf" % core)
+    steps = 140  # 100 warm-up steps, then 40 updates
+    fast = run_on(core, firmware, TRAIN_SCRIPT % {"asm": True, "steps": steps})
+    plain = run_on(core, firmware, TRAIN_SCRIPT % {"asm": False, "steps": steps})
+    assert (fast["products"], plain["products"]) == (products, "python")
+    assert fast["updates"] == plain["updates"] == 40
+    for name in ("actor", "critic1", "critic2", "actor_target", "critic2_target"):
+        got, want = _floats(fast[name]), _floats(plain[name])
+        assert len(got) == len(want) > 100
+        worst = max(abs(a - b) for a, b in zip(got, want))
+        assert worst <= tolerance, (name, worst)
+        if tolerance == 0.0:
+            assert got == want

@@ -2,12 +2,15 @@
 
 ``{"mode": "serve" | "train", "config": {TD3Config overrides}, "steps": N, "seed": S,
 "weights": "actor.bin", "resume": true | false, "backend": "viper" | "python" | "ulab",
-"vfp": true | false}``, every key optional (a missing file means all defaults: serve).
+"vfp": true | false, "asm": true | false}``, every key optional (a missing file means all
+defaults: serve).
 - ``backend`` forces the numerics backend (``backend.py``; a board has no environment variable
   MICRORL_BACKEND): ``main`` passes it on before any module loads the kernels, and ``hello``
   reports it as the backend's reason.
 - ``vfp``: false keeps ulab's own products where kernels_vfp would compute them (a Thumb-2 core
   with an FPU); ``hello`` reports which did as ``products``.
+- ``asm``: false computes without kernels_asm's machine code on every backend (what firmware
+  without an inline assembler runs: the pure-Python backend's plain loops, ulab's own products).
 - ``train``: trains ``steps`` steps (default: the config's ``total_steps``) on its own, prints one JSON
   line per episode and per evaluation, and saves the trained actor to the weights file on flash
   (checked writable first: a CircuitPython board's flash is read-only to code while its drive is
@@ -24,7 +27,8 @@ import json
 
 SETTINGS_FILE = "microrl.json"
 MODES = ("serve", "train")
-_KEYS = ("mode", "config", "steps", "seed", "weights", "board", "resume", "backend", "vfp")
+_KEYS = ("mode", "config", "steps", "seed", "weights", "board", "resume", "backend", "vfp",
+         "asm")
 BACKENDS = ("ulab", "numpy", "viper", "python")  # backend.py's choices
 
 
@@ -45,8 +49,9 @@ def load_settings(path=SETTINGS_FILE):
         raise ValueError("%s: mode must be serve or train, got %r" % (path, settings.get("mode")))
     if settings.get("resume") not in (None, True, False):
         raise ValueError("%s: resume must be true or false, got %r" % (path, settings["resume"]))
-    if settings.get("vfp") not in (None, True, False):
-        raise ValueError("%s: vfp must be true or false, got %r" % (path, settings["vfp"]))
+    for key in ("vfp", "asm"):
+        if settings.get(key) not in (None, True, False):
+            raise ValueError("%s: %s must be true or false, got %r" % (path, key, settings[key]))
     if settings.get("backend") not in (None,) + BACKENDS:
         raise ValueError("%s: backend must be one of %s, got %r"
                          % (path, ", ".join(BACKENDS), settings["backend"]))
@@ -54,13 +59,15 @@ def load_settings(path=SETTINGS_FILE):
 
 
 def choose_backend(settings):
-    """Passes the settings' "backend" and "vfp" on to backend.py, which reads them when it first
+    """Passes the settings' "backend", "vfp" and "asm" on to backend.py, which reads them when it first
     loads; an error when other kernels are loaded already (something imported them earlier)."""
     choice = settings.get("backend")
     import sys
     import microrl
     if settings.get("vfp") is not None:
         microrl.VFP_CHOICE = settings["vfp"]
+    if settings.get("asm") is not None:
+        microrl.ASM_CHOICE = settings["asm"]
     if choice is None:
         return
     loaded = sys.modules.get("microrl.backend")

@@ -3,9 +3,13 @@
 Picks, once, the kernels every other module computes with:
 - ``ulab``: ``ulab.numpy`` on MicroPython or CircuitPython firmware that has it;
 - ``numpy``: numpy on CPython (the device code run on a desktop);
-- ``viper``: stock MicroPython firmware without ulab whose native emitter compiles viper: the
-  matrix products as machine code on int16 codes (``kernels_viper``), the rest as ``python``;
-- ``python``: pure MicroPython on ``array`` storage, for firmware without ulab or viper.
+- ``python``: pure MicroPython on ``array`` storage. On a Cortex-M core whose firmware has the
+  inline assembler (stock MicroPython for rp2 and stm32) the products, Adam and the target updates
+  are machine code that computes the loops' own float operations (``kernels_pyasm``): picked
+  there first when there is no ulab; elsewhere the loops, for firmware without ulab or viper
+  (CircuitPython). The settings' ``"asm": false`` keeps the loops;
+- ``viper``: other firmware without ulab whose native emitter compiles viper (an ESP32's): the
+  matrix products as machine code on int16 codes (``kernels_viper``), the rest as ``python``.
 
 A matrix is 2-D and row-major; kernels work on its first ``n`` rows so that buffers are allocated
 once for the largest batch. Set the environment variable ``MICRORL_BACKEND`` (``ulab``, ``numpy``,
@@ -66,6 +70,10 @@ def _load(choice, source="MICRORL_BACKEND"):
         except ImportError:
             if choice == "numpy":
                 raise
+    if choice is None and _ARM and ASM:
+        from .kernels_pyasm import assembles
+        if assembles(_wanted("VFP_CHOICE")):
+            return "python", None, "no ulab; the firmware assembles the float kernels (kernels_pyasm)"
     reason = None
     if choice in (None, "viper"):
         reason = _viper_missing()
@@ -78,10 +86,11 @@ def _load(choice, source="MICRORL_BACKEND"):
     return "python", None, why if choice else "no ulab, and " + reason
 
 
-def _vfp_wanted():
-    """False when the board settings' "vfp" (app.py passes it on as ``VFP_CHOICE``) says so."""
+def _wanted(name):
+    """False when the board settings' "vfp" or "asm" say so (app.py passes them on as the
+    package's ``name``: ``VFP_CHOICE``, ``ASM_CHOICE``)."""
     import microrl
-    return getattr(microrl, "VFP_CHOICE", True) is not False
+    return getattr(microrl, name, True) is not False
 
 
 _PROBE = "@micropython.viper\ndef _f(x: int) -> int:\n    return x + 1\n"
@@ -114,6 +123,12 @@ def _viper_missing():
     return None
 
 
+ASM = _wanted("ASM_CHOICE")  # kernels_asm's machine code where the core and storage allow it
+import sys  # noqa: E402
+# A Cortex-M core (the .mpy architecture armv6m to armv7emdp) with single-precision floats: where
+# the pure-Python backend may compute in machine code (kernels_pyasm; there it is faster than
+# viper: 5.7 M instructions per update on a Cortex-M0, viper 6.4 M, with the loops' arithmetic).
+_ARM = 4 <= getattr(sys.implementation, "_mpy", 0) >> 10 <= 8 and 1.0 + 2.0 ** -40 == 1.0
 NAME, _np, REASON = _load(*_choice())
 
 # Bits of the firmware's float: 1 + 2**-40 is 1.0 in single precision.
@@ -128,11 +143,14 @@ from .kernels_py import zeros  # noqa: E402  (array storage, used on every backe
 if NAME == "python":
     from . import kernels_py as K
     K.init("d" if STORE_BITS == 64 else "f")
+    if STORE_BITS == 32 and _ARM and ASM:
+        from .kernels_pyasm import install
+        install(K, _wanted("VFP_CHOICE"))
 elif NAME == "viper":
     from . import kernels_viper as K
-    K.init("d" if STORE_BITS == 64 else "f")
+    K.init("d" if STORE_BITS == 64 else "f", ASM)
 else:
     from . import kernels_nd as K
     STORE_BITS = FLOAT_BITS if NAME == "ulab" else 64
-    K.init(_np, NAME == "ulab", "d" if STORE_BITS == 64 else "f", _vfp_wanted())
+    K.init(_np, NAME == "ulab", "d" if STORE_BITS == 64 else "f", _wanted("VFP_CHOICE"), ASM)
 PRODUCTS = getattr(K, "PRODUCTS", NAME)  # "vfp" when kernels_vfp computes the products

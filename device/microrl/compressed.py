@@ -28,7 +28,7 @@ from .td3 import Diverged
 _HUGE = 1e30  # larger is no observation, reward or action (the codes clip far below)
 ACTION_STEP = 1.0 / 32767.0
 ACTION_INV = 32767.0
-_CHUNK_BYTES = const(8000)  # per chunk (800 pendulum slots): a fragmented heap has such holes
+_CHUNK_BYTES = const(4000)  # per chunk (400 pendulum slots): a fragmented heap has such holes
 _START = const(0x4000)
 _TERMINAL = const(0x8000)
 _REWARD_BITS = const(0x3FFF)

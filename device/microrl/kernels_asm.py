@@ -1,6 +1,6 @@
-"""The ulab backend's products in machine code: an MLP's products, the bias, the accumulation
-into a gradient and the ReLU or its mask included, in one assembler call each, into the buffers
-the caller owns (no array object made, no allocation).
+"""The products in machine code, for the ulab backend and (kernels_pyasm) the pure-Python one: an
+MLP's products, the bias, the accumulation into a gradient and the ReLU or its mask included, in
+one assembler call each, into the buffers the caller owns (no array object made, no allocation).
 
 On a board ulab's ``dot`` spends 25 to 30 instructions on a multiply-add with an FPU and about
 230 in soft float (two calls through a dtype's read function per term, then the float routines),
@@ -12,14 +12,14 @@ single-precision FPU, ``kernels_thumb``'s (integer instructions) on a Thumb core
 The routine's arguments: r0 an int32 array (rows, cols, terms; byte strides of a's rows, a's
 terms, b's terms and b's columns; flags; words 8-18 the routine's own loop state; 19 the byte
 stride of a's columns, 0 for a product: a[i, k] of out[i, j] is at i ars + k aks + j acs), r1 out,
-r2 a, r3 b (the data addresses of ulab arrays or ``array`` objects). out[i, j] = sum_k a[i, k]
-b[k, j], each sum starting at zero and taking its terms in order, then by flags: 1 the old out
-plus the sum, 2 the sum plus the bias (the row after b's last term row: the layout of K.tensors),
-4 ReLU (+0 unless above 0, as maximum(x, 0)), 8 times (old out > 0) (the delta of a ReLU layer,
-written over its activation). Every matrix passed here is dense and float32 (ulab, or
-``array('f')``, on a single-precision firmware). ``affine`` scales (and shifts) a matrix with the
-same routine, a product of one term per element (a's column stride set): the values of ``x * s +
-o`` in the firmware's float, bit for bit.
+r2 a, r3 b (the data addresses of ulab arrays, ``array`` objects or memoryviews of them). out[i,
+j] = sum_k a[i, k] b[k, j], each sum starting at zero and taking its terms in order, then by
+flags: 1 the old out plus the sum, 2 the sum plus the bias (the row after b's last term row: the
+layout of K.tensors), 4 ReLU (+0 unless above 0, as maximum(x, 0)), 8 times (old out > 0) (the
+delta of a ReLU layer, written over its activation). Every matrix passed here is dense and float32
+(ulab, or ``array('f')``, on a single-precision firmware). ``affine`` scales (and shifts) a matrix
+with the same routine, a product of one term per element (a's column stride set): the values of
+``x * s + o`` in the firmware's float, bit for bit.
 """
 
 from array import array
@@ -48,36 +48,48 @@ def _run(out, a, b, rows, cols, kk, ars, aks, bks, bcs, flags):
     return out
 
 
-def dense(out, x, w, b, n, scratch, relu_out):
-    """out[:n] = x[:n] w + b, then ReLU when ``relu_out``; ``b`` is the row after ``w`` in one
-    buffer (K.tensors lays out every network's parameters so)."""
-    kk = len(w)
-    cols = w.size // kk
-    return _run(out, x, w, n, cols, kk, kk * 4, 4, cols * 4, 4,
-                _BIAS | _RELU if relu_out else _BIAS)
+def dense_data(o, x, w, n, kk, cols, relu_out):
+    _run(o, x, w, n, cols, kk, kk * 4, 4, cols * 4, 4, _BIAS | _RELU if relu_out else _BIAS)
 
 
-def dense_grads(gw, gb, x, d, n, scratch, acc=False):
-    """gw = x[:n]^T d[:n] and gb = the column sums of d[:n] (both added to when ``acc``)"""
-    rows = len(gw)
-    cols = gw.size // rows
+def dense_grads_data(gw, gb, x, d, n, rows, cols, acc):
     flags = _ACC if acc else 0
     _run(gw, x, d, rows, cols, n, 4, rows * 4, cols * 4, 4, flags)
     _run(gb, _ONE, d, 1, cols, n, 0, 0, cols * 4, 4, flags)
 
 
+def dot_nt_data(o, d, w, n, rows, cols, mask):
+    _run(o, d, w, n, rows, cols, cols * 4, 4, 4, cols * 4, _MASK if mask else 0)
+
+
+# The ulab backend's wrappers (ulab arrays; kernels_pyasm has the pure-Python backend's)
+
+def dense(out, x, w, b, n, scratch, relu_out):
+    """out[:n] = x[:n] w + b, then ReLU when ``relu_out``; ``b`` is the row after ``w`` in one
+    buffer (K.tensors lays out every network's parameters so)."""
+    kk = len(w)
+    dense_data(out, x, w, n, kk, w.size // kk, relu_out)
+    return out
+
+
+def dense_grads(gw, gb, x, d, n, scratch, acc=False):
+    """gw = x[:n]^T d[:n] and gb = the column sums of d[:n] (both added to when ``acc``)"""
+    rows = len(gw)
+    dense_grads_data(gw, gb, x, d, n, rows, gw.size // rows, acc)
+
+
 def dot_nt(out, d, w, n, scratch=None):
     """out[:n] = d[:n] w^T"""
     rows = len(w)
-    cols = w.size // rows
-    return _run(out, d, w, n, rows, cols, cols * 4, 4, 4, cols * 4, 0)
+    dot_nt_data(out, d, w, n, rows, w.size // rows, False)
+    return out
 
 
 def dot_nt_relu(h, d, w, n, scratch=None):
     """h[:n] = (d[:n] w^T) * (h[:n] > 0): the hidden layer's delta, over its activation"""
     rows = len(w)
-    cols = w.size // rows
-    return _run(h, d, w, n, rows, cols, cols * 4, 4, 4, cols * 4, _MASK)
+    dot_nt_data(h, d, w, n, rows, w.size // rows, True)
+    return h
 
 
 def affine_columns(data, cols, scale, offset, n):
@@ -91,6 +103,22 @@ def affine_columns(data, cols, scale, offset, n):
     g[19] = 0
     if offset is not None:
         _run(data, _ONE, offset, n, cols, 1, 0, 0, 0, 4, _ACC)
+
+
+_SCALAR = array("f", [0.0])  # polyak's factor, read as a column of b that does not step
+
+
+def polyak_data(t, o, count, tau):
+    """t = (1 - tau) t + tau o over ``count`` floats, as kernels_py.polyak rounds it: t (1 - tau),
+    then plus o tau (each a product of one term, a stepping along the row with the columns)."""
+    s = _SCALAR
+    g = _g
+    g[19] = 4
+    s[0] = 1.0 - tau
+    _run(t, t, s, 1, count, 1, 0, 0, 0, 0, 0)
+    s[0] = tau
+    _run(t, o, s, 1, count, 1, 0, 0, 0, 0, _ACC)
+    g[19] = 0
 
 
 def affine_tuple(m, scale, offset, n):
@@ -141,6 +169,10 @@ def _put(r0, r1):
 def adam(p, g, m, v, tmp, step_size, beta1, beta2, eps, inv_sqrt_bc2):
     """kernels_nd.adam in two machine-code passes (m and v, then p): each element's operations
     in ulab's order, each rounded as ulab's pass of it (``g`` and ``tmp`` are not written)."""
+    adam_data(p, g, m, v, p.size, step_size, beta1, beta2, eps, inv_sqrt_bc2)
+
+
+def adam_data(p, g, m, v, count, step_size, beta1, beta2, eps, inv_sqrt_bc2):
     c = _ADAM_CONSTANTS
     c[0] = beta1
     c[1] = beta2
@@ -150,7 +182,7 @@ def adam(p, g, m, v, tmp, step_size, beta1, beta2, eps, inv_sqrt_bc2):
     c[5] = eps
     c[6] = step_size
     a = _ga
-    a[0] = p.size
+    a[0] = count
     a[2] = 0
     _adam(a, g, m, v)
     a[2] = 1

@@ -18,17 +18,18 @@ PRODUCTS = "ulab"  # who computes the products: "vfp" or "thumb" (kernels_asm), 
 AFFINE = "ulab"  # who computes affine: array operations ("ulab", "numpy"; compressed.py asks)
 
 
-def init(np, is_ulab, typecode, vfp=True):
+def init(np, is_ulab, typecode, vfp=True, asm=True):
     """``typecode``: the ``array`` typecode of the matrices' element ("f" or "d"). With ulab in
     single precision on an ARM core, the products are kernels_asm's: with kernels_vfp's routine
     where the core has an FPU (unless ``vfp`` is False: then ulab's own), kernels_thumb's
-    without. (``affine`` stays ulab's: six array operations cost less than the calls.)"""
+    without (``asm`` False: ulab's own everywhere). (``affine`` stays ulab's: six array operations
+    cost less than the calls.)"""
     global _np, _ulab, _typecode, PRODUCTS, AFFINE
     _np = np
     _ulab = is_ulab
     _typecode = typecode
     PRODUCTS = AFFINE = "ulab" if is_ulab else "numpy"
-    if not (is_ulab and typecode == "f"):
+    if not (is_ulab and typecode == "f" and asm):
         return
     from . import kernels_asm
     module, name = kernels_asm.routine_for(vfp)

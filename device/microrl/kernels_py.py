@@ -359,7 +359,9 @@ def mse_grad(d, q, y, n, batch):
 
 
 def adam(p, g, m, v, tmp, step_size, beta1, beta2, eps, inv_sqrt_bc2):
-    """One Adam update of p in place (tmp is unused here)."""
+    """One Adam update of p in place (tmp is unused here), each element's operations in the order
+    of kernels_nd.adam's passes (the step as reciprocal, times m, times the step size), so that
+    kernels_pyasm.adam rounds as this loop does."""
     pd, gd, md, vd = p[0], g[0], m[0], v[0]
     c1 = 1.0 - beta1
     c2 = 1.0 - beta2
@@ -369,7 +371,7 @@ def adam(p, g, m, v, tmp, step_size, beta1, beta2, eps, inv_sqrt_bc2):
         vi = beta2 * vd[i] + c2 * (gi * gi)
         md[i] = mi
         vd[i] = vi
-        pd[i] -= step_size * (mi / (_sqrt(vi) * inv_sqrt_bc2 + eps))
+        pd[i] -= 1.0 / (_sqrt(vi) * inv_sqrt_bc2 + eps) * mi * step_size
 
 
 def polyak(target, online, tau):

@@ -42,12 +42,13 @@ _bias = 126  # exponent bias - 1 of the storage: |x| < 2**(top - _bias) for a to
 AFFINE = "python"  # "asm": affine is kernels_asm's machine code (compressed replay decodes then)
 
 
-def init(typecode):
+def init(typecode, asm=True):
+    """``asm`` False: no kernels_asm routine (``affine`` stays the Python loop)."""
     global _wide, _bias, affine, row, AFFINE
     _py.init(typecode)
     _wide = 1 if typecode == "d" else 0
     _bias = 1022 if _wide else 126
-    if typecode == "f":  # single-precision storage: on an ARM core kernels_asm can scale it
+    if typecode == "f" and asm:  # single-precision storage: on an ARM core kernels_asm can scale it
         from . import kernels_asm
         module, _ = kernels_asm.routine_for()
         if module is not None:

@@ -50,10 +50,11 @@ class Rng:
 
 
 def _machine_words():
-    """rng_viper's Rng (the same numbers from machine words) where the firmware compiles viper
-    and the backend is not the pure-Python one, which stands for firmware without an emitter."""
-    from .backend import NAME
-    if NAME not in ("ulab", "viper"):
+    """rng_viper's Rng (the same numbers from machine words) where the firmware compiles viper,
+    unless the backend is the pure-Python one with its plain loops, which stands for firmware
+    without an emitter (with kernels_pyasm's routines it runs on stock ARM firmware)."""
+    from .backend import NAME, PRODUCTS
+    if NAME == "numpy" or PRODUCTS == "python":
         return None
     try:
         from .rng_viper import Rng as fast

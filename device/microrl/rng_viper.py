@@ -4,8 +4,8 @@ The integer-only generator computes its 64-bit state in big integers, which a 32
 allocates and multiplies in software: about 9 k instructions a draw on a Cortex-M7 and 12 k on a
 Cortex-M0. Here the state is 32-bit words of an ``array`` and the 64-bit product is taken in 16-bit
 limbs, so every intermediate fits a 32-bit word and a draw allocates nothing. ``rng`` uses this
-``Rng`` wherever the firmware compiles viper and the backend is not the pure-Python one; the
-numbers are the same bit for bit (tests/test_rng_viper.py).
+``Rng`` wherever the firmware compiles viper and the backend is not the pure-Python one with its
+plain loops; the numbers are the same bit for bit (tests/test_rng_viper.py).
 
 Words read with ``ptr32`` are unsigned on a 64-bit port and the 32-bit word on a board: values
 are ``uint`` and masked to 32 bits where a 64-bit register would keep more. No literal reaches

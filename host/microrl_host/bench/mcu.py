@@ -6,13 +6,18 @@ For each profile in boards/ but unix and each backend, in its own QEMU board: th
 and the backend forced (``"backend"`` of the settings: ``python``, ``ulab`` or ``viper``). The
 backends:
 
-- ``pure``: the pure-Python float kernels, on the ``pure`` firmware (no ulab);
+- ``pure``: the pure-Python float kernels with their plain loops (settings ``"asm": false``), on
+  the ``pure`` firmware (no ulab): what firmware without an inline assembler runs (CircuitPython);
+- ``pyasm``: the pure-Python backend as stock MicroPython for a Cortex-M chip runs it, its
+  products, Adam and target updates in machine code (device/microrl/kernels_pyasm.py), on the
+  ``pure`` firmware; only where the chip is a Cortex-M (the profile's ``core``);
 - ``ulab``: ulab's own products (settings ``"vfp": false``), on the ``ulab`` firmware;
 - ``vfp``: ulab with the MLP products in Thumb-2 VFP assembler (device/microrl/kernels_vfp.py,
   settings ``"vfp": true``), on the ``ulab`` firmware; only where the chip is a Thumb-2 core with
   a single-precision FPU (the profile's ``thumb_fpu``) and so only on the M7, the one QEMU core
   with an FPU (the ESP32s stand in on the M7 too, but an Xtensa core has no Thumb assembler);
-- ``viper``: the viper kernels, on the ``pure`` firmware (stock MicroPython compiles viper).
+- ``viper``: the viper kernels, on the ``pure`` firmware (stock MicroPython compiles viper; the
+  backend a stock ESP32 picks).
 
 ``hello`` names the firmware, its backend and who computes the products (``products``: a run whose
 firmware reports another backend, or products other than its backend's, is an error);
@@ -56,11 +61,14 @@ from microrl_host.board.transport import BoardError, LinkError, SerialTransport
 from microrl_host.mirror.config import TD3Config
 from microrl_host.progress import Progress, log as progress_log
 
-BACKENDS = ("pure", "ulab", "vfp", "viper")
+BACKENDS = ("pure", "pyasm", "ulab", "vfp", "viper")
 # the firmware each backend runs on
-FIRMWARE = {"pure": "pure", "ulab": "ulab", "vfp": "ulab", "viper": "pure"}
-DEVICE_BACKEND = {"pure": "python", "ulab": "ulab", "vfp": "ulab", "viper": "viper"}  # backend.py's
-SETTINGS = {"ulab": {"vfp": False}, "vfp": {"vfp": True}}  # microrl.json keys besides "backend"
+FIRMWARE = {"pure": "pure", "pyasm": "pure", "ulab": "ulab", "vfp": "ulab", "viper": "pure"}
+DEVICE_BACKEND = {"pure": "python", "pyasm": "python", "ulab": "ulab", "vfp": "ulab",
+                  "viper": "viper"}  # backend.py's
+SETTINGS = {"pure": {"asm": False}, "pyasm": {"asm": True}, "ulab": {"vfp": False},
+            "vfp": {"vfp": True}}  # microrl.json keys besides "backend"
+ASM_PRODUCTS = ("thumb", "vfp")  # the products kernels_pyasm reports (hello's "products")
 VFP_CORE = "m7"  # the one QEMU core with an FPU: where vfp runs
 NAMES = ("actor_forward", "env_step", "critic_update", "full_update", "trainer_step")
 DEFAULT_TIMEOUT_S = 1800.0  # the longest a board may stay silent: one benchmark's runs
@@ -132,7 +140,8 @@ def config_jobs(points, backends=BACKENDS):
 
 def plan(boards=None, backends=BACKENDS):
     """[(profile, core, backend, firmware file name)] for ``boards`` (default: all but unix); vfp
-    only for the profiles with thumb_fpu (``vfp_skipped`` names the others)."""
+    only for the profiles with thumb_fpu (``vfp_skipped`` names the others), pyasm only for those
+    whose chip is a Cortex-M."""
     for backend in backends:
         _check_backend(backend)
     names = boards or [n for n in profile_names() if n != "unix"]
@@ -147,7 +156,8 @@ def plan(boards=None, backends=BACKENDS):
             raise BenchSetupError("board %s has no QEMU core: give it qemu_core (one of %s) in "
                                   "boards/%s.toml" % (name, ", ".join(MACHINES_OF_CORES), name))
         for backend in backends:
-            if backend == "vfp" and not profile.thumb_fpu:
+            if (backend == "vfp" and not profile.thumb_fpu
+                    or backend == "pyasm" and not profile.cortex_m):
                 continue
             entries.append((profile, core, backend,
                             firmware_name(core, backend, profile.heap_bytes)))
@@ -203,7 +213,8 @@ def collect(link, learner, repeat, backend=None, log=None, replies=None):
 
     An error reply (a MemoryError, typically) is kept as ``{"ok": False, "type", "error"}``; after
     one in construction no benchmark runs. ValueError when the firmware's backend is not
-    ``backend``'s, or its products are not: "vfp" for vfp, anything else for ulab (its own).
+    ``backend``'s, or its products are not: "vfp" for vfp, anything else for ulab (its own),
+    machine code (thumb or vfp) for pyasm, not that for pure (its plain loops).
     """
     replies = {} if replies is None else replies
     replies["hello"] = _kept(link.connect())
@@ -219,6 +230,12 @@ def collect(link, learner, repeat, backend=None, log=None, replies=None):
     if backend == "ulab" and products == "vfp":
         raise ValueError("the firmware reports products vfp, expected ulab's own (settings "
                          "\"vfp\": false)")
+    if backend == "pyasm" and products not in ASM_PRODUCTS:
+        raise ValueError("the firmware reports products %s, expected machine code (kernels_pyasm: "
+                         "a Cortex-M firmware with the inline assembler)" % products)
+    if backend == "pure" and products in ASM_PRODUCTS:
+        raise ValueError("the firmware reports products %s, expected the plain loops (settings "
+                         "\"asm\": false)" % products)
     try:
         replies["reset"] = _kept(link.reset(config=learner))
     except BoardError as e:
@@ -333,7 +350,10 @@ def markdown(doc):
              "than the F free, so the update needs collections).",
              "- m0: microbit machine, Cortex-M0, soft float; m7: mps2-an500, Cortex-M7, "
              "single-precision FPU. Device code %s." % (doc.get("device") or "unknown"),
-             "- backends: pure: the pure-Python float kernels (firmware without ulab); ulab: "
+             "- backends: pure: the pure-Python float kernels' plain loops (firmware without "
+             "ulab or an inline assembler, `\"asm\": false`); pyasm: the pure-Python backend "
+             "with its products, Adam and target updates in machine code (kernels_pyasm: stock "
+             "firmware on a Cortex-M); ulab: "
              "ulab's own products (`\"vfp\": false`); vfp: ulab with the MLP products in Thumb-2 "
              "VFP assembler (kernels_vfp; profiles with thumb_fpu, on the M7); viper: the viper "
              "kernels (stock firmware, no ulab).", "",
@@ -455,7 +475,9 @@ def add_arguments(parser):
     parser.add_argument("--boards", nargs="*", default=None,
                         help="profiles (default: every profile but unix)")
     parser.add_argument("--backends", nargs="*", default=None, choices=BACKENDS,
-                        help="backends (default: pure ulab vfp viper; ulab keeps ulab's own "
+                        help="backends (default: pure pyasm ulab vfp viper; pure keeps the "
+                             "pure-Python loops (\"asm\": false), pyasm computes in machine "
+                             "code, only for Cortex-M profiles; ulab keeps ulab's own "
                              "products (\"vfp\": false), vfp computes them in Thumb-2 VFP "
                              "assembler, only for profiles with thumb_fpu and on the m7; viper "
                              "runs on the pure firmware)")

@@ -27,6 +27,12 @@ class Profile:
     thumb_fpu: bool = False  # Thumb-2 with single-precision FPU: ulab products by kernels_vfp
     learner: dict = field(default_factory=dict)  # TD3Config fields that differ from the defaults
 
+    @property
+    def cortex_m(self):
+        """The chip is an ARM Cortex-M: stock MicroPython's inline assembler runs kernels_asm's
+        routines there (the pure-Python backend's products in machine code, kernels_pyasm)."""
+        return self.core.startswith("Cortex-M")
+
     def __post_init__(self):
         """Checks the timing fields and thumb_fpu (ValueError naming the profile and the field);
         cpi becomes a (low, high) tuple of floats."""

@@ -17,16 +17,20 @@ from microrl_host.sim import cost
 def backends(profile):
     """The backends the profile's firmware can run: ulab where it has ulab (vfp on a Thumb-2 core
     with an FPU, ``thumb_fpu``: there ulab's firmware computes the products in kernels_vfp on its
-    own, and ulab's own products, the settings' ``"vfp": false``, are not estimated), viper on
-    stock MicroPython firmware (no ulab, the native emitter on: the official rp2, esp32 and stm32
-    builds) and the pure-Python float kernels (firmware without the emitter, CircuitPython)."""
+    own, and ulab's own products, the settings' ``"vfp": false``, are not estimated); what stock
+    MicroPython firmware (no ulab) picks: pyasm on a Cortex-M chip (the official rp2 and stm32
+    builds have the inline assembler), viper elsewhere (esp32: the native emitter); and the
+    pure-Python float kernels' plain loops (firmware with neither, CircuitPython)."""
+    stock = "pyasm" if profile.cortex_m else "viper"
     if not profile.ulab:
-        return ("viper", "pure")
-    return ("vfp" if profile.thumb_fpu else "ulab", "viper", "pure")
+        return (stock, "pure")
+    return ("vfp" if profile.thumb_fpu else "ulab", stock, "pure")
 
 
 # What a backend's name means where it is not obvious: every line of an estimate says which it is.
-LABELS = {"vfp": "vfp: ulab firmware, the products in Thumb-2 VFP assembler (kernels_vfp)"}
+LABELS = {"vfp": "vfp: ulab firmware, the products in Thumb-2 VFP assembler (kernels_vfp)",
+          "pyasm": "pyasm: stock firmware (no ulab), the pure-Python backend's products, Adam and "
+                   "target updates in machine code (kernels_pyasm)"}
 
 
 def label(backend):

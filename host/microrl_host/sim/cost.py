@@ -4,7 +4,8 @@ bench-mcu measurements (sim/calibrate.py; the fit is cost_fit.json beside this m
 works offline).
 
 The counts follow device/microrl/td3.py, mlp.py and kernels_nd.py call by call, per update, on a
-backend (pure, ulab, vfp, viper: bench-mcu's; vfp is ulab with the products in kernels_vfp):
+backend (pure, pyasm, ulab, vfp, viper: bench-mcu's; vfp is ulab with the products in kernels_vfp,
+pyasm the pure-Python backend with its products, Adam and Polyak in machine code):
 
 - ``mac``: multiply-adds of the products (forwards, the backward's parameter and input gradients)
   of every network the update runs, over the whole batch, dense (the pure-Python products skip zero
@@ -14,7 +15,7 @@ backend (pure, ulab, vfp, viper: bench-mcu's; vfp is ulab with the products in k
 - ``param``: parameter elements of the Adam steps and the target networks' Polyak updates;
 - ``row``: batch rows handled one at a time in Python (the replay draw and decode, the smoothing
   noise); ``row_compressed``: the drawn rows again when the replay is compressed (a dearer decode:
-  in Python on pure and viper, in one viper call on ulab and vfp, compressed_viper.py, whose
+  in Python on pure and viper, in one viper call on pyasm, ulab and vfp, compressed_viper.py, whose
   K.affine calls then scale the batch);
 - ``call``: numerics kernel calls and network passes; ``op``: the array operations of those calls
   on ulab (``OPS``: KERNEL_OPS, and VFP_OPS on vfp, whose products make none), each an
@@ -79,9 +80,13 @@ VFP_OPS = dict(KERNEL_OPS, **dict.fromkeys(VFP_PRODUCTS, 0))
 # made with ulab's table, whose counts stand there for the work of each kernel. "thumb" is ulab on
 # a core without an FPU, whose products are kernels_thumb's assembler calls, as vfp's are
 # kernels_vfp's (counted_backend).
-OPS = {"pure": KERNEL_OPS, "ulab": KERNEL_OPS, "vfp": VFP_OPS, "thumb": VFP_OPS,
-       "viper": KERNEL_OPS}
-MACHINE_DECODE = ("ulab", "vfp", "thumb")  # the backends that decode compressed replay in viper
+# On pyasm (kernels_pyasm) the products, Adam, Polyak and affine are each one machine-code call;
+# the rest stays Python loops, whose work the table's counts stand for as on pure.
+PYASM_OPS = dict(VFP_OPS, adam=0, polyak=0, affine=0)
+OPS = {"pure": KERNEL_OPS, "pyasm": PYASM_OPS, "ulab": KERNEL_OPS, "vfp": VFP_OPS,
+       "thumb": VFP_OPS, "viper": KERNEL_OPS}
+MACHINE_DECODE = ("pyasm", "ulab", "vfp", "thumb")  # the backends that decode compressed replay
+# in viper
 THUMB_CORES = ("m0", "m3")  # QEMU cores without an FPU: ulab's products there are kernels_thumb's
 
 
@@ -165,11 +170,12 @@ def _sample(counts, config, backend):
     counts["call"] += 1  # compressed_viper._codes
     obs, act = footprint.env_dims(config)
     centred = _centred(config)
+    offset = OPS[backend]["affine"]  # adding an offset is one more of the scaling's operations
     for cols in (obs, obs, obs + act, obs + act):
         _kernel(counts, backend, "affine", elem=n * cols)
-        counts["op"] += centred
+        counts["op"] += centred * offset
     _kernel(counts, backend, "affine", elem=n)
-    counts["op"] += 1  # the reward's offset
+    counts["op"] += offset  # the reward's offset
 
 
 def _centred(config):
@@ -329,7 +335,7 @@ def _group(model, core, backend):
 
 
 def predict(learner, core, backend, heap_bytes, model=None):
-    """Instructions on QEMU core ``core`` (m0, m7) with ``backend`` (pure, ulab, vfp, viper) and a
+    """Instructions on QEMU core ``core`` (m0, m7) with ``backend`` (pure, pyasm, ulab, vfp, viper) and a
     heap of ``heap_bytes`` for a learner (a TD3Config or a dict of overrides): critic-only, full
     and mean update, Trainer.step past the warm-up, actor forward (batch 1) and env step."""
     config = as_config(learner)
