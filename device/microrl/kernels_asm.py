@@ -48,47 +48,66 @@ def _run(out, a, b, rows, cols, kk, ars, aks, bks, bcs, flags):
     return out
 
 
-def dense_data(o, x, w, n, kk, cols, relu_out):
-    _run(o, x, w, n, cols, kk, kk * 4, 4, cols * 4, 4, _BIAS | _RELU if relu_out else _BIAS)
-
-
-def dense_grads_data(gw, gb, x, d, n, rows, cols, acc):
-    flags = _ACC if acc else 0
-    _run(gw, x, d, rows, cols, n, 4, rows * 4, cols * 4, 4, flags)
-    _run(gb, _ONE, d, 1, cols, n, 0, 0, cols * 4, 4, flags)
-
-
-def dot_nt_data(o, d, w, n, rows, cols, mask):
-    _run(o, d, w, n, rows, cols, cols * 4, 4, 4, cols * 4, _MASK if mask else 0)
-
-
-# The ulab backend's wrappers (ulab arrays; kernels_pyasm has the pure-Python backend's)
-
 def dense(out, x, w, b, n, scratch, relu_out):
     """out[:n] = x[:n] w + b, then ReLU when ``relu_out``; ``b`` is the row after ``w`` in one
     buffer (K.tensors lays out every network's parameters so)."""
     kk = len(w)
-    dense_data(out, x, w, n, kk, w.size // kk, relu_out)
-    return out
+    cols = w.size // kk
+    return _run(out, x, w, n, cols, kk, kk * 4, 4, cols * 4, 4,
+                _BIAS | _RELU if relu_out else _BIAS)
 
 
 def dense_grads(gw, gb, x, d, n, scratch, acc=False):
     """gw = x[:n]^T d[:n] and gb = the column sums of d[:n] (both added to when ``acc``)"""
     rows = len(gw)
-    dense_grads_data(gw, gb, x, d, n, rows, gw.size // rows, acc)
+    cols = gw.size // rows
+    flags = _ACC if acc else 0
+    _run(gw, x, d, rows, cols, n, 4, rows * 4, cols * 4, 4, flags)
+    _run(gb, _ONE, d, 1, cols, n, 0, 0, cols * 4, 4, flags)
 
 
 def dot_nt(out, d, w, n, scratch=None):
     """out[:n] = d[:n] w^T"""
     rows = len(w)
-    dot_nt_data(out, d, w, n, rows, w.size // rows, False)
-    return out
+    cols = w.size // rows
+    return _run(out, d, w, n, rows, cols, cols * 4, 4, 4, cols * 4, 0)
 
 
 def dot_nt_relu(h, d, w, n, scratch=None):
     """h[:n] = (d[:n] w^T) * (h[:n] > 0): the hidden layer's delta, over its activation"""
     rows = len(w)
-    dot_nt_data(h, d, w, n, rows, w.size // rows, True)
+    cols = w.size // rows
+    return _run(h, d, w, n, rows, cols, cols * 4, 4, 4, cols * 4, _MASK)
+
+
+# The same on the pure-Python kernels' matrices, (data, rows, cols) (kernels_pyasm puts them in;
+# its tensors_flat lays out the parameters as K.tensors does). Each calls the routine itself: a
+# Python call more per product costs a Cortex-M0 about 2000 instructions.
+
+def dense_tuple(out, x, w, b, n, scratch, relu_out):
+    kk, cols = w[1], w[2]
+    _run(out[0], x[0], w[0], n, cols, kk, kk * 4, 4, cols * 4, 4,
+         _BIAS | _RELU if relu_out else _BIAS)
+    return out
+
+
+def dense_grads_tuple(gw, gb, x, d, n, scratch, acc=False):
+    rows, cols = gw[1], gw[2]
+    flags = _ACC if acc else 0
+    dd = d[0]
+    _run(gw[0], x[0], dd, rows, cols, n, 4, rows * 4, cols * 4, 4, flags)
+    _run(gb[0], _ONE, dd, 1, cols, n, 0, 0, cols * 4, 4, flags)
+
+
+def dot_nt_tuple(out, d, w, n, scratch=None):
+    rows, cols = w[1], w[2]
+    _run(out[0], d[0], w[0], n, rows, cols, cols * 4, 4, 4, cols * 4, 0)
+    return out
+
+
+def dot_nt_relu_tuple(h, d, w, n, scratch=None):
+    rows, cols = w[1], w[2]
+    _run(h[0], d[0], w[0], n, rows, cols, cols * 4, 4, 4, cols * 4, _MASK)
     return h
 
 
@@ -108,9 +127,12 @@ def affine_columns(data, cols, scale, offset, n):
 _SCALAR = array("f", [0.0])  # polyak's factor, read as a column of b that does not step
 
 
-def polyak_data(t, o, count, tau):
-    """t = (1 - tau) t + tau o over ``count`` floats, as kernels_py.polyak rounds it: t (1 - tau),
-    then plus o tau (each a product of one term, a stepping along the row with the columns)."""
+def polyak_tuple(target, online, tau):
+    """target = (1 - tau) target + tau online (pure-Python kernels' matrices), as kernels_py.polyak
+    rounds it: t (1 - tau), then plus o tau (each a product of one term, a stepping along the row
+    with the columns)."""
+    t, o = target[0], online[0]
+    count = target[1] * target[2]
     s = _SCALAR
     g = _g
     g[19] = 4
@@ -169,10 +191,16 @@ def _put(r0, r1):
 def adam(p, g, m, v, tmp, step_size, beta1, beta2, eps, inv_sqrt_bc2):
     """kernels_nd.adam in two machine-code passes (m and v, then p): each element's operations
     in ulab's order, each rounded as ulab's pass of it (``g`` and ``tmp`` are not written)."""
-    adam_data(p, g, m, v, p.size, step_size, beta1, beta2, eps, inv_sqrt_bc2)
+    _adam_run(p, g, m, v, p.size, step_size, beta1, beta2, eps, inv_sqrt_bc2)
 
 
-def adam_data(p, g, m, v, count, step_size, beta1, beta2, eps, inv_sqrt_bc2):
+def adam_tuple(p, g, m, v, tmp, step_size, beta1, beta2, eps, inv_sqrt_bc2):
+    """adam on pure-Python kernels' matrices: kernels_py.adam's operations (its loop takes them in
+    ulab's order), rounded as it rounds them on a core without an FPU."""
+    _adam_run(p[0], g[0], m[0], v[0], p[1] * p[2], step_size, beta1, beta2, eps, inv_sqrt_bc2)
+
+
+def _adam_run(p, g, m, v, count, step_size, beta1, beta2, eps, inv_sqrt_bc2):
     c = _ADAM_CONSTANTS
     c[0] = beta1
     c[1] = beta2

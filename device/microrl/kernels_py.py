@@ -361,7 +361,7 @@ def mse_grad(d, q, y, n, batch):
 def adam(p, g, m, v, tmp, step_size, beta1, beta2, eps, inv_sqrt_bc2):
     """One Adam update of p in place (tmp is unused here), each element's operations in the order
     of kernels_nd.adam's passes (the step as reciprocal, times m, times the step size), so that
-    kernels_pyasm.adam rounds as this loop does."""
+    kernels_asm.adam_tuple rounds as this loop does."""
     pd, gd, md, vd = p[0], g[0], m[0], v[0]
     c1 = 1.0 - beta1
     c2 = 1.0 - beta2

@@ -22,34 +22,6 @@ weights.
 from . import kernels_asm as A
 
 
-def dense(out, x, w, b, n, scratch, relu_out):
-    A.dense_data(out[0], x[0], w[0], n, w[1], w[2], relu_out)
-    return out
-
-
-def dense_grads(gw, gb, x, d, n, scratch, acc=False):
-    A.dense_grads_data(gw[0], gb[0], x[0], d[0], n, gw[1], gw[2], acc)
-
-
-def dot_nt(out, d, w, n, scratch=None):
-    A.dot_nt_data(out[0], d[0], w[0], n, w[1], w[2], False)
-    return out
-
-
-def dot_nt_relu(h, d, w, n, scratch=None):
-    A.dot_nt_data(h[0], d[0], w[0], n, w[1], w[2], True)
-    return h
-
-
-def adam(p, g, m, v, tmp, step_size, beta1, beta2, eps, inv_sqrt_bc2):
-    A.adam_data(p[0], g[0], m[0], v[0], p[1] * p[2], step_size, beta1, beta2, eps,
-                inv_sqrt_bc2)
-
-
-def polyak(target, online, tau):
-    A.polyak_data(target[0], online[0], target[1] * target[2], tau)
-
-
 def tensors_flat(shapes):
     """(flat, views): one 1 x N matrix, and a matrix per (rows, cols) in ``shapes`` whose data is
     a memoryview of its part of it, one after the other (as kernels_nd.tensors lays them out)."""
@@ -83,12 +55,12 @@ def install(K, vfp=True):
     if module is None:
         return False
     if A.use(module):
-        K.adam = adam
-    K.dense = dense
-    K.dense_grads = dense_grads
-    K.dot_nt = dot_nt
-    K.dot_nt_relu = dot_nt_relu
-    K.polyak = polyak
+        K.adam = A.adam_tuple
+    K.dense = A.dense_tuple
+    K.dense_grads = A.dense_grads_tuple
+    K.dot_nt = A.dot_nt_tuple
+    K.dot_nt_relu = A.dot_nt_relu_tuple
+    K.polyak = A.polyak_tuple
     K.affine = A.affine_tuple
     K.row = A.row_floats
     K.tensors = tensors_flat
