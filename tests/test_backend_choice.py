@@ -102,3 +102,39 @@ def test_products_are_reported_and_the_machine_code_stays_off_the_desktop(settin
     out = run_device(PRODUCTS % (settings,), engine=engine, backend=backend)
     assert out == {"backend": backend, "products": backend, "hello": backend,
                    "compiled": [False, False], "choice": choice, "dense": False}
+
+
+FLAT = """
+import sys
+from microrl import kernels_pyasm
+from microrl.backend import K, PRODUCTS, _ARM
+from microrl.config import TD3Config
+from microrl.train import Trainer
+def run(tensors):
+    K.tensors = tensors
+    t = Trainer(TD3Config(actor_hidden=(8, 8), critic_hidden=(8, 8), batch_size=8,
+                          buffer_capacity=200, replay="compressed", learning_starts=60, seed=5))
+    for _ in range(90):
+        t.step()
+    ag = t.agent
+    out = []
+    for net in (ag.actor, ag.critic1, ag.critic2, ag.actor_target, ag.critic2_target):
+        out.append([[p[0][i] for i in range(len(p[0]))] for p in net.params])
+    return out, ag.actor.flat is not None, ag.critic_updates
+separate = run(K.tensors)
+flat = run(kernels_pyasm.tensors_flat)
+print(json.dumps({"products": PRODUCTS, "arm": _ARM, "installed": kernels_pyasm.install(K),
+                  "same": separate[0] == flat[0], "flat": [separate[1], flat[1]],
+                  "updates": flat[2], "first": flat[0][0][0][:3]}))
+"""
+
+
+def test_flat_parameters_train_as_separate_ones_and_the_machine_code_stays_off_the_desktop():
+    """kernels_pyasm lays a network's parameters out in one flat array for the routines (on a
+    Cortex-M board, tests/test_qemu_kernels.py trains with them); the plain loops on that layout
+    train bit for bit as on separate arrays (Adam and Polyak then take the flat array in one call).
+    Off ARM nothing is installed: the products stay the loops."""
+    out = run_device(FLAT, backend="python", float_bits=32)
+    assert out["products"] == "python" and out["arm"] is False and out["installed"] is False
+    assert out["flat"] == [False, True] and out["updates"] == 30
+    assert out["same"] is True and len(out["first"]) == 3 and out["first"][0] != 0.0

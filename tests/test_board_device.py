@@ -95,6 +95,7 @@ def test_mpy_decoding():
     ({"mode": "fly"}, "mode must be serve or train"),
     ({"mood": "serve"}, "unknown key 'mood'"),
     ({"vfp": "yes"}, "vfp must be true or false, got 'yes'"),
+    ({"asm": 0}, "asm must be true or false, got 0"),
     ([1, 2], "must hold a JSON object"),
 ])
 def test_bad_settings_file_is_an_error(tmp_path, content, message):

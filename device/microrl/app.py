@@ -50,8 +50,9 @@ def load_settings(path=SETTINGS_FILE):
     if settings.get("resume") not in (None, True, False):
         raise ValueError("%s: resume must be true or false, got %r" % (path, settings["resume"]))
     for key in ("vfp", "asm"):
-        if settings.get(key) not in (None, True, False):
-            raise ValueError("%s: %s must be true or false, got %r" % (path, key, settings[key]))
+        value = settings.get(key)
+        if not (value is None or value is True or value is False):  # 0 and 1 are not booleans
+            raise ValueError("%s: %s must be true or false, got %r" % (path, key, value))
     if settings.get("backend") not in (None,) + BACKENDS:
         raise ValueError("%s: backend must be one of %s, got %r"
                          % (path, ", ".join(BACKENDS), settings["backend"]))

@@ -4,8 +4,8 @@ fit of its coefficients to those measurements.
 ``bench-mcu --calibrate`` measures every board profile (bench/results/mcu.md, whose rows check
 the model, and mcu.json) and then the calibration points (``calibration_points``: on the M0 and
 the M7, widths 8 to 32 with batches 8 to 64, micro-batches, unequal and deeper networks, float and
-compressed replay, other buffers and heaps) on every backend (pure, ulab with its own products,
-viper, and on the M7 vfp: ulab with the products in Thumb-2 VFP assembler) into
+compressed replay, other buffers and heaps) on every backend (pure, pyasm, ulab with its own
+products, viper, and on the M7 vfp: ulab with the products in Thumb-2 VFP assembler) into
 bench/results/mcu_calibration.json (the runs' summaries), fits the model and writes
 sim/cost_fit.json. The profiles are not in the fit: they check it.
 
@@ -20,7 +20,7 @@ ULAB_DIR), then
 
     microrl bench-mcu --firmware-dir DIR --calibrate --jobs 2
 
-(about 50 minutes on two cores); ``python -m microrl_host.sim.calibrate`` refits cost_fit.json from
+(about 17 minutes on two cores); ``python -m microrl_host.sim.calibrate`` refits cost_fit.json from
 the committed mcu_calibration.json and prints the agreement with mcu.md.
 """
 
