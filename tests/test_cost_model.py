@@ -265,7 +265,9 @@ def test_time_to_first_reach_minus_200_for_a_fake_run():
     text = board_time.lines(profile, [ulab, pure])
     assert text[1].startswith("  ulab: 15-30 ms per update (1.5 M instructions); to first reach "
                               "-200: 0.88-1.8 min (median of 2 of 3 seeds, 4000 steps:")
-    assert text[2].startswith("  pure: no estimate: the cost model has no fit for m7 with pure")
+    assert text[2].startswith("  pure: the pure-Python kernels' plain loops (firmware without ulab "
+                              "or an inline assembler: CircuitPython): no estimate: the cost "
+                              "model has no fit for m7 with pure")
     none = board_time.estimate(profile, config, [None], model)[0]
     assert none["solve"] is None and none["run"]["steps"] == 6000
     assert "did not reach -200; the run's 6000 steps:" in board_time.lines(profile, [none])[1]
@@ -306,7 +308,9 @@ def test_a_thumb_fpu_board_is_estimated_with_vfp():
               "board_time": [vfp, pyasm, pure]}
     md = bench_boards.markdown([result]).splitlines()
     assert md[2].split(" | ")[-2] == "vfp 6-12 ms; pyasm -; pure -"
-    assert md[-2:] == [  # the table says what vfp and pyasm are
+    assert md[-3:] == [  # the table says what pure, pyasm and vfp are
+        "- pure: the pure-Python kernels' plain loops (firmware without ulab or an inline "
+        "assembler: CircuitPython)",
         "- pyasm: stock firmware (no ulab), the pure-Python backend's products, Adam and target "
         "updates in machine code (kernels_pyasm)",
         "- vfp: ulab firmware, the products in Thumb-2 VFP assembler (kernels_vfp)"]

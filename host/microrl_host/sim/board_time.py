@@ -30,7 +30,9 @@ def backends(profile):
 # What a backend's name means where it is not obvious: every line of an estimate says which it is.
 LABELS = {"vfp": "vfp: ulab firmware, the products in Thumb-2 VFP assembler (kernels_vfp)",
           "pyasm": "pyasm: stock firmware (no ulab), the pure-Python backend's products, Adam and "
-                   "target updates in machine code (kernels_pyasm)"}
+                   "target updates in machine code (kernels_pyasm)",
+          "pure": "pure: the pure-Python kernels' plain loops (firmware without ulab or an inline "
+                  "assembler: CircuitPython)"}
 
 
 def label(backend):
