@@ -120,12 +120,17 @@ def run(tensors):
     out = []
     for net in (ag.actor, ag.critic1, ag.critic2, ag.actor_target, ag.critic2_target):
         out.append([[p[0][i] for i in range(len(p[0]))] for p in net.params])
-    return out, ag.actor.flat is not None, ag.critic_updates
+    return out, ag.actor.flat is not None, ag.critic_updates, ag
 separate = run(K.tensors)
 flat = run(kernels_pyasm.tensors_flat)
+from microrl.weights import pack, unpack_into
+blob = pack(flat[3].actor.params)
+unpack_into(flat[3].actor_target.params, blob)  # the weights file's path into flat views
 print(json.dumps({"products": PRODUCTS, "arm": _ARM, "installed": kernels_pyasm.install(K),
                   "same": separate[0] == flat[0], "flat": [separate[1], flat[1]],
-                  "updates": flat[2], "first": flat[0][0][0][:3]}))
+                  "updates": flat[2], "first": flat[0][0][0][:3],
+                  "blob": blob == pack(separate[3].actor.params),
+                  "loaded": pack(flat[3].actor_target.params) == blob}))
 """
 
 
@@ -138,3 +143,4 @@ def test_flat_parameters_train_as_separate_ones_and_the_machine_code_stays_off_t
     assert out["products"] == "python" and out["arm"] is False and out["installed"] is False
     assert out["flat"] == [False, True] and out["updates"] == 30
     assert out["same"] is True and len(out["first"]) == 3 and out["first"][0] != 0.0
+    assert out["blob"] is True and out["loaded"] is True  # a weights file packs and loads the same
