@@ -11,7 +11,8 @@ from .kernels_thumb import _PRODUCT, _SUM  # the product and the sum of two floa
 
 # Adam (kernels_asm.adam, the arguments described in adam_vfp): float32 multiply, add,
 # subtract, square root (fdlibm's bit by bit, rounded to nearest) and reciprocal (a 25-bit
-# restoring division, rounded to nearest) as subroutines on float bits in r0 and r1, each
+# restoring division, rounded to nearest; it packs its result with the multiply's tail, mpack
+# and mzero: r5 exponent, r6 mantissa, r7 sign) as subroutines on float bits in r0 and r1, each
 # correctly rounded as the C library's (ulab's passes: sqrtf, and powf(x, -1) = 1.0f / x); r9-r11
 # walk the three arrays, words 3-6 of the arguments keep the caller's r8-r11, 7 a temporary, 9
 # the elements left.
@@ -156,6 +157,7 @@ def _adam(r0, r1, r2, r3):
     ble(mzero)
     cmp(r5, 254)
     bgt(mnan)
+    label(mpack)
     lsl(r6, r6, 9)
     lsr(r6, r6, 9)
     lsl(r5, r5, 23)
@@ -326,19 +328,9 @@ def _adam(r0, r1, r2, r3):
     label(rpack)
     cmp(r5, 0)
     ble(rzero)
-    lsl(r6, r6, 9)
-    lsr(r6, r6, 9)
-    lsl(r5, r5, 23)
-    orr(r6, r5)
-    lsr(r7, r7, 31)
-    lsl(r7, r7, 31)
-    orr(r6, r7)
-    mov(r0, r6)
-    bx(lr)
+    b(mpack)
     label(rzero)
-    lsr(r0, r7, 31)
-    lsl(r0, r0, 31)
-    bx(lr)
+    b(mzero)
     label(fnan)
     mov(r0, 255)
     lsl(r0, r0, 1)

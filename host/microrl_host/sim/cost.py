@@ -74,15 +74,16 @@ KERNEL_OPS = {"dot": 1, "dot_tn": 3, "dot_nt": 2, "dot_nt_relu": 4, "add_bias": 
 # On vfp the products are kernels_vfp's assembler calls into the caller's buffers, none an array
 # operation: a dense layer (dot, bias and ReLU) one call, the parameter gradients (x^T d and the
 # column sums) two, the input gradient and the ReLU-masked delta one each.
+# Adam there is two assembler calls too (kernels_asm.adam).
 VFP_PRODUCTS = ("dot", "add_bias", "relu", "dot_tn", "sum_rows", "dot_nt", "dot_nt_relu")
-VFP_OPS = dict(KERNEL_OPS, **dict.fromkeys(VFP_PRODUCTS, 0))
+VFP_OPS = dict(KERNEL_OPS, adam=0, **dict.fromkeys(VFP_PRODUCTS, 0))
 # The operations counted per backend. pure and viper make no ulab operation, but their fits were
 # made with ulab's table, whose counts stand there for the work of each kernel. "thumb" is ulab on
 # a core without an FPU, whose products are kernels_thumb's assembler calls, as vfp's are
 # kernels_vfp's (counted_backend).
 # On pyasm (kernels_pyasm) the products, Adam, Polyak and affine are each one machine-code call;
 # the rest stays Python loops, whose work the table's counts stand for as on pure.
-PYASM_OPS = dict(VFP_OPS, adam=0, polyak=0, affine=0)
+PYASM_OPS = dict(VFP_OPS, polyak=0, affine=0)
 OPS = {"pure": KERNEL_OPS, "pyasm": PYASM_OPS, "ulab": KERNEL_OPS, "vfp": VFP_OPS,
        "thumb": VFP_OPS, "viper": KERNEL_OPS}
 MACHINE_DECODE = ("pyasm", "ulab", "vfp", "thumb")  # the backends that decode compressed replay
